@@ -13,7 +13,7 @@ from keyslot.protocol.slots import KeyslotError, SlotProgrammer
 
 __all__ = ["LockUrl", "LockUrlError", "PairingKeyStore", "open_lock", "parse_lock_url", "schemes"]
 
-# scheme -> module; the module provides `async def open_url(url: LockUrl, **context) -> SlotProgrammer`
+# scheme -> module providing `async def open_url(url: LockUrl, **context) -> SlotProgrammer`
 _DRIVERS: dict[str, str] = {
     "sim": "keyslot.drivers.sim",
     "serial": "keyslot.drivers.serial",

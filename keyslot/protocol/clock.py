@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -141,8 +142,6 @@ async def wait_for(clock: Clock, aw: Awaitable[T], timeout: float) -> T:
         timer.cancel()
         return task.result()
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError, Exception):  # the timeout is what matters
         await task
-    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the timeout is what matters
-        pass
     raise ClockTimeout(f"timed out after {timeout:g} s")

@@ -193,7 +193,7 @@ class NameRules:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A time window the lock enforces itself (native scheduling). Half-open [starts_at, ends_at)."""
+    """A time window the lock enforces itself (native scheduling): [starts_at, ends_at)."""
 
     starts_at: datetime
     ends_at: datetime
