@@ -39,18 +39,22 @@ class FF1:
             raise ValueError("radix must be 2..36")
         self._cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - FF1's PRF is built on the raw block cipher
         self.radix = radix
+        self._ecb = self._cipher.encryptor()  # ECB is stateless between blocks: reuse one context
+        self._p_cache: dict[bytes, bytes] = {}
 
-    def _prf(self, data: bytes) -> bytes:
-        """CBC-MAC with a zero IV: the last block of AES-CBC over `data` (a multiple of 16)."""
-        enc = self._cipher.encryptor()
-        block = bytes(16)
-        for off in range(0, len(data), 16):
-            chunk = data[off : off + 16]
-            block = enc.update(bytes(a ^ b for a, b in zip(block, chunk, strict=True)))
-        return block
+    def _prf(self, p: bytes, q: bytes) -> bytes:
+        """CBC-MAC with a zero IV over P || Q (AES(P) is cached: P depends only on n and t)."""
+        state = self._p_cache.get(p)
+        if state is None:
+            state = self._ecb.update(p)
+            self._p_cache[p] = state
+        for off in range(0, len(q), 16):
+            x = int.from_bytes(state, "big") ^ int.from_bytes(q[off : off + 16], "big")
+            state = self._ecb.update(x.to_bytes(16, "big"))
+        return state
 
     def _round_output(self, r: bytes, d: int) -> int:
-        enc = self._cipher.encryptor()
+        enc = self._ecb
         s = bytearray(r)
         j = 1
         while len(s) < d:
@@ -88,7 +92,7 @@ class FF1:
         u, v, b, d, p = self._params(n, tweak)
         a, bb = digits[:u], digits[u:]
         for i in range(_ROUNDS):
-            y = self._round_output(self._prf(p + self._q(tweak, b, i, _num(bb, self.radix))), d)
+            y = self._round_output(self._prf(p, self._q(tweak, b, i, _num(bb, self.radix))), d)
             m = u if i % 2 == 0 else v
             c = (_num(a, self.radix) + y) % (self.radix**m)
             a, bb = bb, _str(c, self.radix, m)
@@ -100,7 +104,7 @@ class FF1:
         u, v, b, d, p = self._params(n, tweak)
         a, bb = digits[:u], digits[u:]
         for i in range(_ROUNDS - 1, -1, -1):
-            y = self._round_output(self._prf(p + self._q(tweak, b, i, _num(a, self.radix))), d)
+            y = self._round_output(self._prf(p, self._q(tweak, b, i, _num(a, self.radix))), d)
             m = u if i % 2 == 0 else v
             c = (_num(bb, self.radix) - y) % (self.radix**m)
             a, bb = _str(c, self.radix, m), a

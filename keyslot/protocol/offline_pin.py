@@ -329,13 +329,12 @@ class OfflinePinVerifier:
         current = _days(probe) if kind is OfflinePinKind.DAILY else _hours(probe)
         latest = current - ((current - start_mod) % START_MODULUS)
         for start_unit in (latest, latest + START_MODULUS):
-            for generation in (self.generation, self.generation + 1):
-                expected = self._codec.tag(kind, seq, start_unit, dclass, generation)
-                if hmac.compare_digest(str(expected), str(tag)):
-                    if generation > self.generation:  # a next-generation code implies clear-all
-                        self._advance_generation(generation)
-                    starts_at, ends_at = _window(kind, start_unit, dclass)
-                    return kind, starts_at, ends_at
+            # Only the current generation: letting a 5-digit tag advance the generation would
+            # make random guesses a way to revoke every code (the clear-all code has 7 digits).
+            expected = self._codec.tag(kind, seq, start_unit, dclass, self.generation)
+            if hmac.compare_digest(str(expected), str(tag)):
+                starts_at, ends_at = _window(kind, start_unit, dclass)
+                return kind, starts_at, ends_at
         return None
 
     def _verify_clear(self, code: str) -> Verdict:

@@ -102,14 +102,17 @@ def test_clear_all_revokes_every_earlier_code() -> None:
     assert not lock.verify(clear.code, T0 + timedelta(hours=3)).accepted
 
 
-def test_next_generation_code_implies_clear_all() -> None:
+def test_new_generation_codes_wait_for_the_clear_all_code() -> None:
     issuer, lock = pair()
     old = issuer.issue(OfflinePinKind.HOURLY, T0, T0 + timedelta(hours=48))
     assert lock.verify(old.code, T0).accepted
-    issuer.issue_clear_all(T0)  # never entered at the lock
+    clear = issuer.issue_clear_all(T0)
     new = issuer.issue(OfflinePinKind.HOURLY, T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    # a 5-digit tag must never advance the generation: that would let guesses revoke codes
+    assert lock.verify(new.code, T0 + timedelta(hours=1)).reason == "unknown_code"
+    assert lock.generation == 0
+    assert lock.verify(clear.code, T0 + timedelta(hours=1)).cleared
     assert lock.verify(new.code, T0 + timedelta(hours=1)).accepted
-    assert lock.generation == 1
     assert lock.verify(old.code, T0 + timedelta(hours=1)).reason == "unknown_code"
 
 
