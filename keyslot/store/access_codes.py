@@ -1,0 +1,356 @@
+"""Managed and unmanaged access codes. The whole object is sealed; plain columns serve queries.
+
+A row's sealed body is bound to its id (AES-GCM associated data), so a body copied onto
+another row does not open. `code_fp` is a keyed fingerprint: equal PINs on a device are
+found with an index, without the PIN ever being readable from the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from keyslot.model.access_code import AccessCode, UnmanagedAccessCode
+from keyslot.model.common import ModelDecodeError, decode_time, format_time, format_time_or_none
+from keyslot.store.db import Database
+from keyslot.store.errors import StoreConflict, StoreCorrupt, StoreNotFound
+from keyslot.store.pagination import decode_cursor, encode_cursor
+from keyslot.store.records import CodeOptions, CodeRecord, Desired, UnmanagedRecord
+
+__all__ = ["AccessCodes", "UnmanagedCodes"]
+
+_CODE_COLUMNS = "access_code_id, revision, updated_at, body"
+
+
+def _in_clause(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+class AccessCodes:
+    """Managed access codes with their slot, desired state, options and revision."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, access_code_id: str) -> CodeRecord | None:
+        row = self._db.one(
+            f"SELECT {_CODE_COLUMNS} FROM access_codes WHERE access_code_id = ?",  # noqa: S608 - fixed SQL
+            (access_code_id,),
+        )
+        return None if row is None else self._decode(row)
+
+    def require(self, access_code_id: str) -> CodeRecord:
+        record = self.get(access_code_id)
+        if record is None:
+            raise StoreNotFound(f"no access code {access_code_id}")
+        return record
+
+    def for_device(self, device_id: str) -> list[CodeRecord]:
+        """Every managed code of a device, deleted-but-not-yet-removed ones included."""
+        return self._select("device_id = ?", (device_id,))
+
+    def with_code(self, device_id: str, code: str) -> list[CodeRecord]:
+        """The codes of a device whose PIN is `code` (found by fingerprint)."""
+        fp = self._db.cipher.fingerprint(code)
+        return self._select("device_id = ? AND code_fp = ?", (device_id, fp))
+
+    def with_fingerprint(self, device_id: str, fingerprint: str) -> list[CodeRecord]:
+        return self._select("device_id = ? AND code_fp = ?", (device_id, fingerprint))
+
+    def with_common_key(self, common_code_key: str) -> list[CodeRecord]:
+        return self._select("common_code_key = ?", (common_code_key,))
+
+    def device_ids_with_codes(self) -> list[str]:
+        rows = self._db.all("SELECT DISTINCT device_id FROM access_codes ORDER BY device_id")
+        return [str(r[0]) for r in rows]
+
+    def count(self, device_id: str | None = None) -> int:
+        if device_id is None:
+            row = self._db.one("SELECT COUNT(*) FROM access_codes")
+        else:
+            row = self._db.one(
+                "SELECT COUNT(*) FROM access_codes WHERE device_id = ?", (device_id,)
+            )
+        return int(row[0]) if row else 0
+
+    def page(
+        self,
+        *,
+        device_id: str | None = None,
+        access_code_ids: Sequence[str] | None = None,
+        user_identifier_key: str | None = None,
+        include_absent: bool = True,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[CodeRecord], str | None]:
+        """One page in creation order and the cursor of the next page (None on the last)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if device_id is not None:
+            where.append("device_id = ?")
+            params.append(device_id)
+        if access_code_ids is not None:
+            if not access_code_ids:
+                return [], None
+            where.append(_in_clause("access_code_id", access_code_ids))
+            params.extend(access_code_ids)
+        if user_identifier_key is not None:
+            where.append("user_identifier_key = ?")
+            params.append(user_identifier_key)
+        if not include_absent:
+            where.append("desired = ?")
+            params.append(Desired.PRESENT.value)
+        if cursor is not None:
+            created_at, last_id = decode_cursor(cursor)
+            where.append("(created_at, access_code_id) > (?, ?)")
+            params.extend((created_at, last_id))
+        records = self._select(
+            " AND ".join(where) or "1", params, limit=None if limit is None else limit + 1
+        )
+        if limit is None or len(records) <= limit:
+            return records, None
+        records = records[:limit]
+        last = records[-1].access_code
+        return records, encode_cursor(format_time(last.created_at), last.access_code_id)
+
+    def _select(
+        self, where: str, params: Sequence[Any], *, limit: int | None = None
+    ) -> list[CodeRecord]:
+        sql = (
+            f"SELECT {_CODE_COLUMNS} FROM access_codes WHERE {where} "  # noqa: S608 - fixed SQL
+            "ORDER BY created_at, access_code_id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._decode(row) for row in self._db.all(sql, params)]
+
+    def _decode(self, row: tuple[Any, ...]) -> CodeRecord:
+        access_code_id, revision, updated_at, body = row
+        data = self._db.open_json(body, f"access_codes:{access_code_id}")
+        try:
+            return CodeRecord(
+                access_code=AccessCode.from_dict(data["access_code"]),
+                slot=data.get("slot"),
+                slot_state=data.get("slot_state"),
+                desired=Desired(data.get("desired", Desired.PRESENT.value)),
+                options=CodeOptions.from_dict(data.get("options") or {}),
+                revision=int(revision),
+                updated_at=decode_time(updated_at, "updated_at"),
+            )
+        except (ModelDecodeError, KeyError, ValueError, TypeError) as exc:
+            raise StoreCorrupt(f"access code {access_code_id} cannot be read back: {exc}") from exc
+
+    # -- writing ------------------------------------------------------------------------
+
+    def put(self, record: CodeRecord, *, expected_revision: int | None = None) -> CodeRecord:
+        """Insert or replace a code; returns it with its new revision.
+
+        With `expected_revision`, the write happens only if the stored revision is still that
+        (0 = the code must not exist yet); otherwise `StoreConflict`.
+        """
+        code = record.access_code
+        with self._db.transaction():
+            row = self._db.one(
+                "SELECT revision FROM access_codes WHERE access_code_id = ?",
+                (code.access_code_id,),
+            )
+            current = 0 if row is None else int(row[0])
+            if expected_revision is not None and expected_revision != current:
+                raise StoreConflict(
+                    f"access code {code.access_code_id} is at revision {current}, "
+                    f"not {expected_revision}"
+                )
+            revision = current + 1
+            now = self._db.clock.now()
+            body = {
+                "access_code": code.to_dict(),
+                "slot": record.slot,
+                "slot_state": None if record.slot_state is None else dict(record.slot_state),
+                "desired": record.desired.value,
+                "options": record.options.to_dict(),
+            }
+            values = (
+                code.device_id,
+                None if code.code is None else self._db.cipher.fingerprint(code.code),
+                code.name,
+                code.common_code_key,
+                code.type.value,
+                code.status.value,
+                format_time_or_none(code.starts_at),
+                format_time_or_none(code.ends_at),
+                format_time(code.created_at),
+                format_time(now),
+                record.slot,
+                record.desired.value,
+                revision,
+                record.options.user_identifier_key,
+                self._db.seal_json(body, f"access_codes:{code.access_code_id}"),
+                code.access_code_id,
+            )
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO access_codes (device_id, code_fp, name, common_code_key, type, "
+                    "status, starts_at, ends_at, created_at, updated_at, slot, desired, revision, "
+                    "user_identifier_key, body, access_code_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+            else:
+                self._db.execute(
+                    "UPDATE access_codes SET device_id = ?, code_fp = ?, name = ?, "
+                    "common_code_key = ?, type = ?, status = ?, starts_at = ?, ends_at = ?, "
+                    "created_at = ?, updated_at = ?, slot = ?, desired = ?, revision = ?, "
+                    "user_identifier_key = ?, body = ? WHERE access_code_id = ?",
+                    values,
+                )
+        return self.require(code.access_code_id)  # as a later get() will see it
+
+    def update(self, access_code_id: str, change: Callable[[CodeRecord], CodeRecord]) -> CodeRecord:
+        """Read, change and write one code atomically (no other writer can come between)."""
+        with self._db.transaction():
+            current = self.require(access_code_id)
+            changed = change(current)
+            if changed.access_code_id != access_code_id:
+                raise ValueError("update() cannot change an access code's id")
+            return self.put(changed, expected_revision=current.revision)
+
+    def delete(self, access_code_id: str) -> bool:
+        """Drop the row (after its slot was cleared); False if it was already gone."""
+        with self._db.transaction():
+            cursor = self._db.execute(
+                "DELETE FROM access_codes WHERE access_code_id = ?", (access_code_id,)
+            )
+        return cursor.rowcount > 0
+
+
+class UnmanagedCodes:
+    """Codes found on a lock that keyslot did not put there."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, access_code_id: str) -> UnmanagedRecord | None:
+        row = self._db.one(
+            "SELECT access_code_id, slot, desired, body FROM unmanaged_access_codes "
+            "WHERE access_code_id = ?",
+            (access_code_id,),
+        )
+        return None if row is None else self._decode(row)
+
+    def require(self, access_code_id: str) -> UnmanagedRecord:
+        record = self.get(access_code_id)
+        if record is None:
+            raise StoreNotFound(f"no unmanaged access code {access_code_id}")
+        return record
+
+    def for_device(self, device_id: str) -> list[UnmanagedRecord]:
+        return self._select("device_id = ?", (device_id,))
+
+    def at_slot(self, device_id: str, slot: int) -> UnmanagedRecord | None:
+        found = self._select("device_id = ? AND slot = ?", (device_id, slot))
+        return found[0] if found else None
+
+    def with_code(self, device_id: str, code: str) -> list[UnmanagedRecord]:
+        fp = self._db.cipher.fingerprint(code)
+        return self._select("device_id = ? AND code_fp = ?", (device_id, fp))
+
+    def page(
+        self,
+        *,
+        device_id: str | None = None,
+        include_absent: bool = False,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[UnmanagedRecord], str | None]:
+        """One page in creation order (codes being deleted left out unless asked for)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if device_id is not None:
+            where.append("device_id = ?")
+            params.append(device_id)
+        if not include_absent:
+            where.append("desired = ?")
+            params.append(Desired.PRESENT.value)
+        if cursor is not None:
+            created_at, last_id = decode_cursor(cursor)
+            where.append("(created_at, access_code_id) > (?, ?)")
+            params.extend((created_at, last_id))
+        records = self._select(
+            " AND ".join(where) or "1", params, limit=None if limit is None else limit + 1
+        )
+        if limit is None or len(records) <= limit:
+            return records, None
+        records = records[:limit]
+        last = records[-1].access_code
+        return records, encode_cursor(format_time(last.created_at), last.access_code_id)
+
+    def _select(
+        self, where: str, params: Sequence[Any], *, limit: int | None = None
+    ) -> list[UnmanagedRecord]:
+        sql = (
+            f"SELECT access_code_id, slot, desired, body FROM unmanaged_access_codes WHERE {where} "  # noqa: S608 - fixed SQL
+            "ORDER BY created_at, access_code_id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._decode(row) for row in self._db.all(sql, params)]
+
+    def _decode(self, row: tuple[Any, ...]) -> UnmanagedRecord:
+        access_code_id, slot, desired, body = row
+        data = self._db.open_json(body, f"unmanaged_access_codes:{access_code_id}")
+        try:
+            code = UnmanagedAccessCode.from_dict(data)
+        except (ModelDecodeError, ValueError, TypeError) as exc:
+            raise StoreCorrupt(
+                f"unmanaged access code {access_code_id} cannot be read back: {exc}"
+            ) from exc
+        return UnmanagedRecord(
+            access_code=code, slot=None if slot is None else int(slot), desired=Desired(desired)
+        )
+
+    def put(self, record: UnmanagedRecord) -> UnmanagedRecord:
+        code = record.access_code
+        body = self._db.seal_json(code.to_dict(), f"unmanaged_access_codes:{code.access_code_id}")
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO unmanaged_access_codes (access_code_id, device_id, slot, code_fp, "
+                "name, status, desired, created_at, updated_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(access_code_id) DO UPDATE SET device_id = excluded.device_id, "
+                "slot = excluded.slot, code_fp = excluded.code_fp, name = excluded.name, "
+                "status = excluded.status, desired = excluded.desired, "
+                "updated_at = excluded.updated_at, body = excluded.body",
+                (
+                    code.access_code_id,
+                    code.device_id,
+                    record.slot,
+                    None if code.code is None else self._db.cipher.fingerprint(code.code),
+                    code.name,
+                    code.status.value,
+                    record.desired.value,
+                    format_time(code.created_at),
+                    self._db.now_text(),
+                    body,
+                ),
+            )
+        return record
+
+    def delete(self, access_code_id: str) -> bool:
+        with self._db.transaction():
+            cursor = self._db.execute(
+                "DELETE FROM unmanaged_access_codes WHERE access_code_id = ?", (access_code_id,)
+            )
+        return cursor.rowcount > 0
+
+    def delete_many(self, access_code_ids: Iterable[str]) -> int:
+        ids = list(access_code_ids)
+        if not ids:
+            return 0
+        with self._db.transaction():
+            cursor = self._db.execute(
+                f"DELETE FROM unmanaged_access_codes WHERE {_in_clause('access_code_id', ids)}",  # noqa: S608 - fixed SQL
+                ids,
+            )
+        return cursor.rowcount
