@@ -72,14 +72,18 @@ def parse_lock_url(url: str) -> LockUrl:
     if scheme not in _DRIVERS:
         known = ", ".join(f"{s}://" for s in _DRIVERS)
         raise LockUrlError(f"unknown lock URL scheme in {url!r}; known: {known}")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise LockUrlError(f"bad port in lock URL {url!r}") from exc
+    host = parts.hostname or ""
+    if scheme == "ble":  # the host is a MAC address: its colons are not a port
+        host, port = parts.netloc.rpartition("@")[2].upper(), None
+    else:
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise LockUrlError(f"bad port in lock URL {url!r}") from exc
     return LockUrl(
         raw=url,
         scheme=scheme,
-        host=parts.hostname or "",
+        host=host,
         port=port,
         path=parts.path,
         username=parts.username,
