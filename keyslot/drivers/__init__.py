@@ -5,13 +5,22 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from keyslot.protocol.clock import Clock, SystemClock
 from keyslot.protocol.slots import KeyslotError, SlotProgrammer
 
-__all__ = ["LockUrl", "LockUrlError", "PairingKeyStore", "open_lock", "parse_lock_url", "schemes"]
+__all__ = [
+    "LockUrl",
+    "LockUrlError",
+    "PairingKeyStore",
+    "driver_module",
+    "open_lock",
+    "parse_lock_url",
+    "schemes",
+]
 
 # scheme -> module providing `async def open_url(url: LockUrl, **context) -> SlotProgrammer`
 _DRIVERS: dict[str, str] = {
@@ -92,6 +101,22 @@ def parse_lock_url(url: str) -> LockUrl:
     )
 
 
+def driver_module(scheme: str) -> ModuleType:
+    """The driver module for a URL scheme, imported now (it may pull in a heavy dependency)."""
+    try:
+        name = _DRIVERS[scheme]
+    except KeyError:
+        known = ", ".join(f"{s}://" for s in _DRIVERS)
+        raise LockUrlError(f"unknown lock URL scheme {scheme!r}; known: {known}") from None
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise LockUrlError(
+            f"the {scheme}:// driver needs an optional dependency that is not "
+            f"installed ({exc.name}); install keyslot[all]"
+        ) from exc
+
+
 async def open_lock(
     url: str,
     *,
@@ -101,13 +126,7 @@ async def open_lock(
 ) -> SlotProgrammer:
     """Open a lock by URL (`sim://kwikset`, `serial:///dev/ttyUSB0`, `ble://…`, `zwave+mqtt://…`)."""
     parsed = parse_lock_url(url)
-    try:
-        module = importlib.import_module(_DRIVERS[parsed.scheme])
-    except ImportError as exc:
-        raise LockUrlError(
-            f"the {parsed.scheme}:// driver needs an optional dependency that is not "
-            f"installed ({exc.name}); install keyslot[all]"
-        ) from exc
+    module = driver_module(parsed.scheme)
     programmer: SlotProgrammer = await module.open_url(
         parsed, clock=clock or SystemClock(), keys=keys, **context
     )

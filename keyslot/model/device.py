@@ -262,7 +262,7 @@ class Device:
             manufacturer_display_name=vendor,
             supported_code_lengths=tuple(sorted(set(info.code_lengths))),
             max_active_codes_supported=(
-                info.slot_count
+                (info.max_active_codes or info.slot_count)
                 if max_active_codes_supported is None
                 else max_active_codes_supported
             ),

@@ -221,6 +221,7 @@ class LockInfo:
     checksum: bool = False
     firmware_version: str = ""
     serial_number: str = ""
+    max_active_codes: int | None = None  # None: every slot can hold a code at once
 
     @property
     def slot_range(self) -> range:

@@ -1,0 +1,222 @@
+"""The bench: the conformance suite of `tests/conformance/` run against one lock URL.
+
+There is one suite. `run_bench` runs it with pytest, selecting its `hardware` case and
+giving it `--lock-url`, and a small plugin collects each check's outcome and timing, shows
+a progress bar and hands the pairing keys of the local store to the suite's driver. The
+report is written as Markdown and JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from keyslot.protocol.slots import FinalError, KeyslotError
+
+__all__ = ["BenchError", "BenchReport", "CheckResult", "find_suite", "run_bench"]
+
+
+class BenchError(FinalError):
+    """The bench cannot run: no suite to run, or pytest missing."""
+
+    code = "bench_error"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str  # the test function, e.g. test_write_then_read_back
+    outcome: str  # passed | failed | skipped | error
+    seconds: float
+    message: str = ""
+
+
+@dataclass(slots=True)
+class BenchReport:
+    lock_url: str
+    started_at: str
+    seconds: float = 0.0
+    checks: list[CheckResult] = field(default_factory=list)
+    log: str = ""  # pytest's own output, with full tracebacks of failures
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for c in self.checks if c.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        ran = self.count("passed") + self.count("failed") + self.count("error")
+        return ran > 0 and self.count("failed") == 0 and self.count("error") == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lock_url": self.lock_url,
+            "started_at": self.started_at,
+            "seconds": round(self.seconds, 3),
+            "passed": self.count("passed"),
+            "failed": self.count("failed") + self.count("error"),
+            "skipped": self.count("skipped"),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"# Bench report: `{self.lock_url}`",
+            "",
+            f"Started {self.started_at}, took {self.seconds:.1f} s: "
+            f"**{self.count('passed')} passed, {self.count('failed') + self.count('error')} "
+            f"failed, {self.count('skipped')} skipped**.",
+            "",
+            "| check | result | seconds | note |",
+            "| --- | --- | ---: | --- |",
+        ]
+        for check in self.checks:
+            note = check.message.replace("|", "\\|").replace("\n", " ")[:160]
+            lines.append(f"| {check.name} | {check.outcome} | {check.seconds:.3f} | {note} |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        markdown, data = directory / "bench-report.md", directory / "bench-report.json"
+        (directory / "bench-pytest.log").write_text(self.log, encoding="utf-8")
+        markdown.write_text(self.to_markdown(), encoding="utf-8")
+        data.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return markdown, data
+
+
+def find_suite(explicit: Path | None = None) -> Path:
+    """The conformance suite: `explicit`, or `tests/conformance` of this source tree."""
+    candidate = explicit or Path(__file__).resolve().parents[1] / "tests" / "conformance"
+    if not (candidate / "conftest.py").is_file():
+        raise BenchError(
+            f"no conformance suite at {candidate}; the bench runs the suite of a keyslot "
+            "source checkout (pass --suite DIR)"
+        )
+    return candidate
+
+
+class _Collector:
+    """A pytest plugin: one `CheckResult` per test, a progress bar, keys for the driver."""
+
+    def __init__(self, report: BenchReport, keys: object | None, out: TextIO) -> None:
+        self.report = report
+        self.keys = keys
+        self.out = out
+        self.total = 0
+        self.done = 0
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.total = len(session.items)
+        if self.keys is not None:
+            self._give_keys(session)
+
+    def _give_keys(self, session: Any) -> None:
+        """The suite opens the lock with `open_lock(url, clock=…)`; add the store's keys."""
+        from keyslot import drivers
+
+        def open_with_keys(url: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("keys", self.keys)
+            return drivers.open_lock(url, **kwargs)
+
+        for plugin in session.config.pluginmanager.get_plugins():
+            name = getattr(plugin, "__name__", "")
+            if name.endswith("conformance.conftest") and hasattr(plugin, "open_lock"):
+                plugin.open_lock = open_with_keys
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        name = str(report.nodeid).split("::")[-1].split("[")[0]
+        outcome = report.outcome
+        if report.when == "call" or (report.when == "setup" and outcome != "passed"):
+            if report.when == "setup" and outcome == "failed":
+                outcome = "error"
+            message = ""
+            if outcome == "skipped" and isinstance(report.longrepr, tuple):
+                message = str(report.longrepr[2]).removeprefix("Skipped: ")
+            elif outcome != "passed":
+                lines = str(getattr(report, "longreprtext", "")).strip().splitlines()
+                message = lines[-1] if lines else ""
+            self.report.checks.append(CheckResult(name, outcome, report.duration, message))
+            self.done += 1
+            self._progress(name)
+        elif report.when == "teardown" and outcome == "failed":
+            self.report.checks.append(CheckResult(name, "error", report.duration, "teardown"))
+
+    def _progress(self, name: str) -> None:
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        bar = "#" * filled + "." * (width - filled)
+        self.out.write(f"\r[{bar}] {self.done}/{self.total} {name[:40]:<40}")
+        if self.done >= self.total:
+            self.out.write("\n")
+        self.out.flush()
+
+
+async def _preflight(lock_url: str, keys: object | None) -> None:
+    """Open and read the lock once, so "not paired" or "cannot open" is said plainly."""
+    from keyslot.drivers import open_lock
+
+    try:
+        lock = await open_lock(lock_url, keys=keys)  # type: ignore[arg-type]
+        try:
+            await lock.info()
+            await lock.read_slots()
+        finally:
+            await lock.aclose()
+    except KeyslotError as exc:
+        raise BenchError(f"the lock is not ready for the bench: {exc.message}") from None
+
+
+def run_bench(
+    lock_url: str,
+    *,
+    suite: Path | None = None,
+    keys: object | None = None,
+    select: str | None = None,
+    progress: TextIO | None = None,
+    runner: Callable[..., int] | None = None,
+    preflight: bool = True,
+) -> BenchReport:
+    """Run the conformance suite against `lock_url`; `select` narrows it (pytest `-k`)."""
+    suite_dir = find_suite(suite)
+    if runner is None:
+        try:
+            import pytest
+        except ImportError:
+            raise BenchError("the bench needs pytest: install keyslot[test]") from None
+        runner = pytest.main
+    report = BenchReport(lock_url, datetime.now(UTC).isoformat(timespec="seconds"))
+    collector = _Collector(report, keys, progress or sys.stderr)
+    expression = "hardware" + (f" and ({select})" if select else "")
+    args = [
+        str(suite_dir),
+        "--lock-url",
+        lock_url,
+        "-k",
+        expression,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+    ]
+    if preflight:
+        asyncio.run(_preflight(lock_url, keys))
+    start = time.monotonic()
+    output = io.StringIO()
+    code: int = 0
+    with contextlib.redirect_stdout(output):  # pytest's own report goes to the log file
+        try:
+            code = int(runner(args, plugins=[collector]))
+        except Exception as exc:  # noqa: BLE001 - pytest ending badly must not lose the results
+            report.checks.append(CheckResult("pytest session", "error", 0.0, repr(exc)))
+    report.seconds = time.monotonic() - start
+    report.log = output.getvalue()
+    if code not in (0, 1, 5) and not report.checks:
+        raise BenchError(f"the conformance suite did not run (pytest exit code {int(code)})")
+    return report

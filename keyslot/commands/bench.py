@@ -1,0 +1,54 @@
+"""`keyslot bench --lock URL`: run the conformance suite against a lock, write a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from keyslot.commands._local import add_data_dir, open_store, run_guarded
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock", required=True, metavar="URL", help="the lock, e.g. serial:///dev/ttyUSB0"
+    )
+    parser.add_argument(
+        "--report", type=Path, default=Path("bench-report"), help="report folder (bench-report)"
+    )
+    parser.add_argument("--suite", type=Path, help="the conformance suite (tests/conformance)")
+    parser.add_argument("-k", dest="select", help="only checks matching this pytest expression")
+    parser.add_argument(
+        "--no-keys", action="store_true", help="do not use the store's pairing keys"
+    )
+    add_data_dir(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_guarded(lambda: _bench(args))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from keyslot.bench import run_bench
+    from keyslot.drivers import parse_lock_url
+
+    url = parse_lock_url(args.lock)
+    store = None if args.no_keys else open_store(args)
+    try:
+        report = run_bench(url.raw, suite=args.suite, keys=store, select=args.select)
+    finally:
+        if store is not None:
+            store.close()
+    markdown, data = report.write(args.report)
+    failed = report.count("failed") + report.count("error")
+    sys.stdout.write(
+        f"{url.redacted}: {report.count('passed')} passed, {failed} failed, "
+        f"{report.count('skipped')} skipped in {report.seconds:.1f} s\n"
+        f"report: {markdown} and {data}\n"
+    )
+    for check in report.checks:
+        if check.outcome in ("failed", "error"):
+            sys.stdout.write(f"  FAILED {check.name}: {check.message}\n")
+    return 0 if report.ok else 1

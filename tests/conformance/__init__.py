@@ -1,0 +1,1 @@
+"""One suite, written against `SlotProgrammer`, run over every transport target and lock profile."""
