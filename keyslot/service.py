@@ -39,6 +39,7 @@ from keyslot.service_base import (
 )
 from keyslot.service_changes import ChangeCodes
 from keyslot.service_codes import CreateCodes
+from keyslot.service_offline import forget_offline_pairing
 from keyslot.service_queries import QueryCodes
 from keyslot.service_unmanaged import UnmanagedCodesService
 from keyslot.store import DeviceRecord, StoreConflict
@@ -128,7 +129,9 @@ class Service(CreateCodes, QueryCodes, ChangeCodes, UnmanagedCodesService):
     def remove_device(self, *, device_id: str) -> None:
         """Forget a lock with its codes and observed slots (the lock itself is not touched)."""
         self.device_record(device_id)
-        self.store.devices.delete(device_id)
+        with self.store.transaction():
+            self.store.devices.delete(device_id)
+            forget_offline_pairing(self.store, device_id)
         self.wake_after_commit([device_id])
 
     def report_device_constraints(

@@ -31,11 +31,11 @@ from keyslot.model import (
 )
 from keyslot.service_base import (
     DeviceRules,
-    ServiceBase,
     as_bool,
     as_int,
     as_str,
 )
+from keyslot.service_offline import OfflineCodes
 from keyslot.service_rules import (
     check_name,
     check_new_code,
@@ -50,8 +50,8 @@ from keyslot.store import CodeRecord, Desired
 __all__ = ["ChangeCodes"]
 
 
-class ChangeCodes(ServiceBase):
-    """Updating and deleting managed access codes."""
+class ChangeCodes(OfflineCodes):
+    """Updating and deleting managed access codes (offline ones: Seam refuses both)."""
 
     # -- update -------------------------------------------------------------------------
 
@@ -109,6 +109,7 @@ class ChangeCodes(ServiceBase):
                     "device_id", "an access code cannot move to another device"
                 )
             current = record.access_code
+            self.refuse_offline_update(current)
             one_time = as_bool(is_one_time_use, "is_one_time_use", current.is_one_time_use)
             if one_time != current.is_one_time_use:
                 raise InvalidInput.for_field("is_one_time_use", "cannot change after creation")
@@ -310,6 +311,8 @@ class ChangeCodes(ServiceBase):
                 for pending in self.store.action_attempts.pending_for_code(access_code_id):
                     if pending.action_type is ActionType.DELETE_ACCESS_CODE:
                         return pending
+            if record.access_code.is_offline_access_code:
+                return self.delete_offline_code(record)
             now = self.now()
             current = record.access_code
             self.event(

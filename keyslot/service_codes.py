@@ -22,12 +22,12 @@ from keyslot.model import (
 )
 from keyslot.service_base import (
     DeviceRules,
-    ServiceBase,
     as_bool,
     as_int,
     as_str,
     as_str_list,
 )
+from keyslot.service_offline import OfflineCodes
 from keyslot.service_rules import (
     check_name,
     check_new_code,
@@ -57,8 +57,8 @@ class _Request:
     options: CodeOptions
 
 
-class CreateCodes(ServiceBase):
-    """Creating managed access codes."""
+class CreateCodes(OfflineCodes):
+    """Creating managed access codes (offline ones: see `OfflineCodes`)."""
 
     # -- create -------------------------------------------------------------------------
 
@@ -106,6 +106,10 @@ class CreateCodes(ServiceBase):
         key = as_str(common_code_key, "common_code_key")
         if key == "":
             raise InvalidInput.for_field("common_code_key", "must not be empty")
+        if key is not None and request.offline:
+            raise InvalidInput.for_field(
+                "common_code_key", "an offline access code cannot share its code"
+            )
         with self.store.transaction():
             device = self.device_record(device_id)
             pin = request.code
@@ -285,7 +289,7 @@ class CreateCodes(ServiceBase):
             raise InvalidInput.for_field(
                 "is_offline_access_code", "offline codes are not supported by this device"
             )
-        if request.one_time and not rules.one_time_codes:
+        if request.one_time and not (rules.one_time_codes or request.offline):
             raise InvalidInput.for_field(
                 "is_one_time_use", "one-time codes are not supported by this device"
             )
@@ -293,7 +297,11 @@ class CreateCodes(ServiceBase):
             raise InvalidInput.for_field(
                 "use_backup_access_code_pool", "this device has no backup access code pool"
             )
-        if not request.options.attempt_for_offline_device and not device.online:
+        if (
+            not request.options.attempt_for_offline_device
+            and not device.online
+            and not request.offline  # an offline code needs no device operation
+        ):
             raise InvalidInput(
                 "the device is offline and attempt_for_offline_device is false",
                 type="device_offline",
@@ -313,6 +321,18 @@ class CreateCodes(ServiceBase):
         now = self.now()
         rules = DeviceRules.of(device)
         self._check_device(device, request, rules)
+        if request.offline:  # no slot, so the lock's name rules do not apply
+            return self.insert_offline_code(
+                device,
+                rules=rules,
+                name=request.name,
+                code=code,
+                starts_at=request.starts_at,
+                ends_at=request.ends_at,
+                one_time=request.one_time,
+                allow_external=request.allow_external,
+                options=request.options,
+            )
         check_name(rules, request.name, lambda: self.present_codes(device.device_id))
         in_use = self.codes_in_use(device.device_id)
         if code is None:

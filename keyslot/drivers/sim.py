@@ -194,6 +194,11 @@ class SimLock(SlotProgrammerBase):
             return None
         return await self._call("checksum", self.firmware.checksum)
 
+    async def pair_offline_pins(self, host_public_key: bytes) -> bytes:
+        return await self._call(
+            "pair_offline_pins", lambda: self.firmware.pair_offline(host_public_key)
+        )
+
     def events(self) -> _EventStream:
         """A new stream of this lock's events from now on; it ends when the lock is closed."""
         stream = _EventStream(self.firmware, EVENT_QUEUE_SIZE)

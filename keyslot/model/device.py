@@ -10,10 +10,16 @@ from typing import Any
 
 from keyslot.model.common import format_time
 from keyslot.model.issues import DeviceErrorCode
+from keyslot.protocol.offline_pin import (
+    DAILY_DURATIONS,
+    HOURLY_DURATIONS,
+    ONE_TIME_ACTIVATION_WINDOW,
+)
 from keyslot.protocol.slots import LockInfo
 
 __all__ = [
     "GENERIC_LOCK_DEVICE_TYPE",
+    "OFFLINE_TIME_FRAME_OPTIONS",
     "CodeConstraint",
     "CodeConstraintType",
     "Device",
@@ -143,6 +149,34 @@ def device_type_for_vendor(vendor: str) -> str:
     return candidate if candidate in _LOCK_DEVICE_TYPES else GENERIC_LOCK_DEVICE_TYPE
 
 
+_ONE_TIME_HOURS = int(ONE_TIME_ACTIVATION_WINDOW.total_seconds() // 3600)
+
+# The time frames keyslot's offline PINs can carry (hardware/offline-pins.md), in Seam's
+# `offline_time_frame_options` shape; durations are ISO 8601. Windows are rounded outward
+# to whole hours, or whole UTC days with `max_time_rounding: 1d`.
+OFFLINE_TIME_FRAME_OPTIONS: tuple[Mapping[str, Any], ...] = (
+    {
+        "display_name": "Hourly",
+        "min_duration": f"PT{HOURLY_DURATIONS[0]}H",
+        "max_duration": f"PT{HOURLY_DURATIONS[-1]}H",
+        "time_zone": "UTC",
+    },
+    {
+        "display_name": "Daily",
+        "min_duration": f"P{DAILY_DURATIONS[0]}D",
+        "max_duration": f"P{DAILY_DURATIONS[-1]}D",
+        "matching_start_end_time": True,
+        "time_zone": "UTC",
+    },
+    {
+        "display_name": f"One-time use (first use within {_ONE_TIME_HOURS} hours of the start)",
+        "min_duration": f"PT{HOURLY_DURATIONS[0]}H",
+        "max_duration": f"PT{HOURLY_DURATIONS[-1]}H",
+        "time_zone": "UTC",
+    },
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceProperties:
     """The code-related `device.properties` of a lock."""
@@ -243,7 +277,8 @@ class Device:
 
         Constraint names Seam does not define are left out of `code_constraints` (keyslot
         still enforces them through the lock); name rules become `name_length` /
-        `name_must_be_unique` constraints.
+        `name_must_be_unique` constraints. A lock with offline PINs advertises keyslot's
+        offline time frames unless others are given.
         """
         from keyslot.names import name_constraints
 
@@ -270,7 +305,10 @@ class Device:
             has_native_entry_events=has_native_entry_events,
             supports_offline_access_codes=info.offline_pins,
             online_time_frame_options=tuple(online_time_frame_options),
-            offline_time_frame_options=tuple(offline_time_frame_options),
+            offline_time_frame_options=tuple(
+                offline_time_frame_options
+                or (OFFLINE_TIME_FRAME_OPTIONS if info.offline_pins else ())
+            ),
             serial_number=info.serial_number,
         )
         return cls(

@@ -38,6 +38,7 @@ __all__ = [
     "OfflinePinVerifier",
     "Verdict",
     "duration_class",
+    "start_slot",
 ]
 
 OFFLINE_PIN_DIGITS = 10
@@ -129,6 +130,12 @@ def _days(at: datetime) -> int:
     return int((at - _EPOCH).total_seconds() // 86400)
 
 
+def start_slot(kind: OfflinePinKind, at: datetime) -> int:
+    """The start slot `at` falls in: its UTC day for daily codes, else its UTC hour (both
+    counted from the epoch). At most `CODES_PER_START_SLOT` codes of a kind share one."""
+    return _days(at) if kind is OfflinePinKind.DAILY else _hours(at)
+
+
 def duration_class(kind: OfflinePinKind, units: int) -> int:
     """The smallest class that covers `units` hours (hourly, one-time) or days (daily)."""
     table = DAILY_DURATIONS if kind is OfflinePinKind.DAILY else HOURLY_DURATIONS
@@ -216,11 +223,10 @@ class OfflinePinIssuer:
         """A PIN for [starts_at, ends_at) rounded outward to whole hours or days."""
         if kind is OfflinePinKind.CLEAR_ALL:
             raise OfflinePinError("use issue_clear_all() for a clear-all code")
+        start_unit = start_slot(kind, starts_at)
         if kind is OfflinePinKind.DAILY:
-            start_unit = _days(starts_at)
             end_unit = -(-int((_aware(ends_at or starts_at) - _EPOCH).total_seconds()) // 86400)
         else:
-            start_unit = _hours(starts_at)
             end_unit = -(-int((_aware(ends_at or starts_at) - _EPOCH).total_seconds()) // 3600)
         units = max(1, end_unit - start_unit)
         dclass = duration_class(kind, units)

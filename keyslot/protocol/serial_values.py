@@ -210,11 +210,14 @@ def encode_info(info: LockInfo) -> bytes:
             info.one_time_codes,
             info.checksum,
             info.name_rules is not None,
+            info.max_active_codes is not None,
         )
     ):
         flags |= int(value) << bit
     out.append(flags)
     out += str8(info.firmware_version) + str8(info.serial_number)
+    if info.max_active_codes is not None:
+        out += struct.pack(">H", info.max_active_codes)
     rules = info.name_rules
     if rules is not None:
         out += struct.pack(">HH", rules.max_length, rules.min_length)
@@ -252,6 +255,7 @@ def decode_info(body: bytes) -> LockInfo:
     constraints = tuple(reader.str8() for _ in range(reader.u8()))
     flags = reader.u8()
     firmware_version, serial_number = reader.str8(), reader.str8()
+    max_active_codes = reader.u16() if flags & 0x40 else None
     rules = None
     if flags & 0x20:
         max_length, min_length = reader.u16(), reader.u16()
@@ -292,6 +296,7 @@ def decode_info(body: bytes) -> LockInfo:
         checksum=bool(flags & 0x10),
         firmware_version=firmware_version,
         serial_number=serial_number,
+        max_active_codes=max_active_codes,
     )
 
 

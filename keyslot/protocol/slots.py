@@ -340,6 +340,12 @@ class SlotProgrammer(Protocol):
         """A checksum of the slot table, or None when the lock has none (read in full)."""
         ...
 
+    async def pair_offline_pins(self, host_public_key: bytes) -> bytes:
+        """X25519 key agreement for offline PINs: send the host's 32-byte public key, get the
+        lock's. Both sides then derive `OfflinePinKeys.derive(shared, info.serial_number)`.
+        May raise NotSupported."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -351,3 +357,6 @@ class SlotProgrammerBase:
 
     async def slots_checksum(self) -> int | None:
         return None
+
+    async def pair_offline_pins(self, host_public_key: bytes) -> bytes:
+        raise NotSupported("this lock has no offline PINs, or its driver cannot pair them")

@@ -2,8 +2,9 @@
 
 It keeps a slot table and applies a vendor profile's rules the way the lock's own firmware
 would: code lengths and constraints, duplicates, a cap on active codes, names cut or
-refused, native schedules, one-time codes, a keypad with lockout after wrong codes, and
-events for everything that happens at the keypad. It is synchronous and not thread-safe:
+refused, native schedules, one-time codes, offline PINs (profiles that have them, see
+`simulator.offline`), a keypad with an escalating lockout after wrong codes, and events for
+everything that happens at the keypad. It is synchronous and not thread-safe:
 front-ends call it from their event loop. With a `state_path` it saves itself (encrypted)
 after every change, so a simulated lock outlives its process.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from keyslot.protocol.clock import Clock
+from keyslot.protocol.offline_pin import Verdict
 from keyslot.protocol.slots import (
     DuplicateCode,
     LockEvent,
@@ -36,6 +38,8 @@ from keyslot.protocol.slots import (
     WriteConfirmation,
 )
 from keyslot.simulator.faults import FaultPlan
+from keyslot.simulator.lockout import KeypadGuard
+from keyslot.simulator.offline import OfflinePins
 from keyslot.simulator.profiles import Profile, get_profile
 from keyslot.simulator.rules import FittedName, check_code, fit_name
 from keyslot.simulator.state import SimulatorStateError, read_state, write_state
@@ -49,6 +53,7 @@ EventCallback = Callable[[LockEvent], None]
 REASON_UNKNOWN = "unknown_code"
 REASON_EXPIRED = "expired_code"
 REASON_LOCKOUT = "too_many_attempts"
+REASON_CLEARED = "offline_codes_cleared"  # a clear-all code: no unlock, not a wrong entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +153,8 @@ class LockFirmware:
         self.boot_count = 0
         self._slots: dict[int, StoredCode] = {}
         self._clock_offset = timedelta(0)
-        self._wrong_attempts = 0
-        self._locked_until: datetime | None = None
+        self._guard = KeypadGuard(profile)
+        self._offline = OfflinePins()
         self._subscribers: list[EventCallback] = []
         if self.state_path is not None and self.state_path.exists():
             self._restore(read_state(self.state_path))
@@ -161,6 +166,20 @@ class LockFirmware:
 
     def info(self) -> LockInfo:
         return self.profile.info(self.lock_id)
+
+    def pair_offline(self, host_public: bytes) -> bytes:
+        """Agree the offline-PIN secret with a gateway (X25519, salt: the serial number);
+        returns the lock's public key. A new pairing replaces the old secret."""
+        if not self.profile.offline_pins:
+            raise NotSupported("this lock has no offline PINs")
+        public = self._offline.pair(host_public, self.info().serial_number)
+        self._persist()
+        return public
+
+    @property
+    def offline(self) -> OfflinePins:
+        """The lock's offline PIN keys and verifier (read-only use: tests, front-ends)."""
+        return self._offline
 
     @property
     def occupied(self) -> int:
@@ -312,26 +331,24 @@ class LockFirmware:
         return None
 
     def enter(self, code: str, at: datetime | None = None) -> EntryResult:
-        """Someone types `code` on the keypad (at the lock's time `at`, default now)."""
+        """Someone types `code` on the keypad (at the lock's time `at`, default now).
+
+        The slot table is tried first, then the offline verifier of a paired offline-PIN
+        lock; a refused offline code counts toward the lockout like an unknown one.
+        """
         at = self.now() if at is None else at
-        if self._locked_until is not None:
-            if at < self._locked_until:
-                return self._deny(at, REASON_LOCKOUT, None)
-            self._locked_until = None
-            self._wrong_attempts = 0
+        if self._guard.blocked(at):
+            return self._deny(at, REASON_LOCKOUT, None)
         index = self._find(code)
         if index is None:
-            self._wrong_attempts += 1
-            result = self._deny(at, REASON_UNKNOWN, None)
-            if self._wrong_attempts >= self.profile.lockout_attempts:
-                self._wrong_attempts = 0
-                self._locked_until = at + timedelta(seconds=self.profile.lockout_seconds)
-                self._emit(LockEventKind.LOCKOUT, at)
-            return result
+            verdict = self._offline.verify(code, at) if self.profile.offline_pins else None
+            if verdict is not None:
+                return self._enter_offline(verdict, at)
+            return self._wrong(at, REASON_UNKNOWN)
         stored = self._slots[index]
         if stored.schedule is not None and not stored.schedule.contains(at):
             return self._deny(at, REASON_EXPIRED, index)
-        self._wrong_attempts = 0
+        self._right_code()
         self._emit(LockEventKind.KEYPAD_UNLOCK, at, slot=index)
         if stored.one_time:
             del self._slots[index]
@@ -339,16 +356,41 @@ class LockFirmware:
             self._emit(LockEventKind.ONE_TIME_CODE_USED, at, slot=index)
         return EntryResult(unlocked=True, slot=index)
 
-    def _deny(self, at: datetime, reason: str, slot: int | None) -> EntryResult:
-        self._emit(LockEventKind.ACCESS_DENIED, at, slot=slot, reason=reason)
+    def _enter_offline(self, verdict: Verdict, at: datetime) -> EntryResult:
+        """Outside its window (or a one-time code used before) is `expired_code`."""
+        if not verdict.accepted:
+            reason = REASON_UNKNOWN if verdict.reason == REASON_UNKNOWN else REASON_EXPIRED
+            return self._wrong(at, reason, offline=True)
+        self._guard.right()
+        self._persist()  # the used-code table (or the generation) changed
+        if verdict.cleared:
+            self._emit(LockEventKind.ALL_CODES_DELETED, at, offline_code=True)
+            return EntryResult(unlocked=False, reason=REASON_CLEARED)
+        self._emit(LockEventKind.KEYPAD_UNLOCK, at, offline_code=True)
+        return EntryResult(unlocked=True)
+
+    def _wrong(self, at: datetime, reason: str, *, offline: bool = False) -> EntryResult:
+        """A wrong entry: denied, and the keypad locks after a run of them (escalating)."""
+        result = self._deny(at, reason, None, offline=offline)
+        if self._guard.wrong(at):
+            self._persist()  # the escalation step survives a reboot
+            self._emit(LockEventKind.LOCKOUT, at)
+        return result
+
+    def _right_code(self) -> None:
+        if self._guard.right():
+            self._persist()
+
+    def _deny(
+        self, at: datetime, reason: str, slot: int | None, *, offline: bool = False
+    ) -> EntryResult:
+        self._emit(LockEventKind.ACCESS_DENIED, at, slot=slot, reason=reason, offline_code=offline)
         return EntryResult(unlocked=False, slot=slot, reason=reason)
 
     @property
     def locked_out_until(self) -> datetime | None:
         """When the keypad accepts codes again after a lockout (None: it does now)."""
-        if self._locked_until is not None and self.now() >= self._locked_until:
-            return None
-        return self._locked_until
+        return self._guard.until(self.now())
 
     # ------------------------------------------------------------------ at the lock itself
 
@@ -374,9 +416,9 @@ class LockFirmware:
             self._emit(LockEventKind.CODE_DELETED, self.now(), slot=index)
 
     def reboot(self) -> None:
-        """Power-cycle: the keypad forgets wrong attempts; codes and the clock persist."""
-        self._wrong_attempts = 0
-        self._locked_until = None
+        """Power-cycle: the keypad forgets wrong attempts and an active lockout; codes, the
+        clock, offline PIN keys and the lockout escalation step persist."""
+        self._guard.power_cycle()
         self.boot_count += 1
         if self.state_path is not None and self.state_path.exists():
             self._restore(read_state(self.state_path))
@@ -401,8 +443,9 @@ class LockFirmware:
         *,
         slot: int | None = None,
         reason: str | None = None,
+        offline_code: bool = False,
     ) -> None:
-        event = LockEvent(kind=kind, at=at, slot=slot, reason=reason)
+        event = LockEvent(kind=kind, at=at, slot=slot, reason=reason, offline_code=offline_code)
         for callback in list(self._subscribers):
             try:
                 callback(event)
@@ -423,6 +466,8 @@ class LockFirmware:
             "clock_offset": self._clock_offset.total_seconds(),
             "boot_count": self.boot_count,
             "slots": {str(i): s.to_dict() for i, s in sorted(self._slots.items())},
+            "lockouts": self._guard.lockouts,
+            "offline": self._offline.to_state(),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -433,6 +478,8 @@ class LockFirmware:
         try:
             slots = {int(i): StoredCode.from_dict(s) for i, s in state["slots"].items()}
             offset = timedelta(seconds=float(state.get("clock_offset", 0.0)))
+            lockouts = int(state.get("lockouts", 0))
+            self._offline.restore(state.get("offline"))
         except (KeyError, TypeError, ValueError) as exc:
             raise SimulatorStateError(f"the saved lock state is damaged: {exc}") from None
         bad = [i for i in slots if i not in self.profile.slot_range]
@@ -440,6 +487,7 @@ class LockFirmware:
             raise SimulatorStateError(f"the saved lock state has slots {bad} out of range")
         self._slots = slots
         self._clock_offset = offset
+        self._guard.lockouts = lockouts
         self.boot_count = max(self.boot_count, int(state.get("boot_count", 0)))
 
     def save(self, path: Path | str | None = None) -> None:

@@ -50,8 +50,9 @@ class Profile:
 
     `max_active_codes` caps how many slots may be occupied at once (None: every slot);
     writing a new code beyond it is refused with NoFreeSlot. `lockout_attempts` wrong codes
-    in a row disable the keypad for `lockout_seconds` of the lock's clock. `code_mask` is
-    what the wire shows for a code when `codes_readable` is False.
+    in a row disable the keypad for `lockout_seconds` of the lock's clock; each further
+    lockout before a right code takes the next of `lockout_escalation` (the last one repeats).
+    `code_mask` is what the wire shows for a code when `codes_readable` is False.
     """
 
     name: str
@@ -72,6 +73,7 @@ class Profile:
     max_active_codes: int | None = None
     lockout_attempts: int = 5
     lockout_seconds: float = 60.0
+    lockout_escalation: tuple[float, ...] = ()
     firmware_version: str = "1.0.0"
     serial_prefix: str = "SIM"
 
@@ -85,6 +87,8 @@ class Profile:
             raise ValueError(f"profile {self.name}: max_active_codes must be 1..slot_count")
         if self.lockout_attempts < 1 or self.lockout_seconds < 0:
             raise ValueError(f"profile {self.name}: bad lockout parameters")
+        if any(s < 0 for s in self.lockout_escalation):
+            raise ValueError(f"profile {self.name}: bad lockout escalation")
 
     @property
     def slot_range(self) -> range:
@@ -94,6 +98,11 @@ class Profile:
     def active_limit(self) -> int:
         """How many slots may be occupied at once."""
         return self.slot_count if self.max_active_codes is None else self.max_active_codes
+
+    def lockout_duration(self, earlier_lockouts: int) -> float:
+        """Seconds the keypad stays disabled after `earlier_lockouts` lockouts in a row."""
+        steps = (self.lockout_seconds, *self.lockout_escalation)
+        return steps[min(max(earlier_lockouts, 0), len(steps) - 1)]
 
     def serial_number(self, lock_id: str) -> str:
         """A stable serial number per simulated lock, so two sims of one model differ."""
@@ -202,7 +211,32 @@ SPLIT = Profile(
     serial_prefix="YL",
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (KWIKSET, NUKI, SCHLAGE, SPLIT)}
+# An igloohome-style Bluetooth keypad deadbolt with algorithmic offline PINs (algoPIN):
+# online codes of 4-8 digits programmed over the air, and offline codes the gateway
+# computes and the lock checks by itself - 10 digits, 12 for the clear-all code (see
+# hardware/offline-pins.md). PIN names live in the owner's app, not on the lock. The real
+# lock holds up to 199 PINs; the simulated one keeps 50 online slots, enough to be
+# realistic and small enough for a suite to fill. Lockout escalates because an offline
+# entry is a guess at a 10-digit space with several live windows: five wrong entries
+# (static or offline alike) disable the keypad for 2 minutes, the next five for 5 minutes,
+# then 15 minutes, then an hour each time until a right code is entered. The vendor
+# publishes no timings; these are typical of the product class.
+ALGOPIN = Profile(
+    name="algopin",
+    vendor="igloohome",
+    model="Smart Deadbolt 2S",
+    slot_count=50,
+    code_lengths=(4, 5, 6, 7, 8),
+    name_rules=None,
+    offline_pins=True,
+    lockout_attempts=5,
+    lockout_seconds=120.0,
+    lockout_escalation=(300.0, 900.0, 3600.0),
+    firmware_version="2.3.1",
+    serial_prefix="IG",
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (KWIKSET, NUKI, SCHLAGE, SPLIT, ALGOPIN)}
 
 
 def profile_names() -> tuple[str, ...]:

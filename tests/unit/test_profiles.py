@@ -42,7 +42,7 @@ def test_info_reflects_the_profile(name: str) -> None:
     assert info.code_lengths == profile.code_lengths
     assert info.constraints == profile.constraints
     assert info.name_rules == profile.name_rules
-    assert not info.offline_pins
+    assert info.offline_pins == profile.offline_pins
     assert info.serial_number == profile.info("front-door").serial_number
     assert info.serial_number != profile.info("back-door").serial_number
     assert set(profile.constraints) <= KNOWN_CONSTRAINTS
