@@ -1,9 +1,9 @@
 """The bench: the conformance suite of `tests/conformance/` run against one lock URL.
 
 There is one suite. `run_bench` runs it with pytest, selecting its `hardware` case and
-giving it `--lock-url`, and a small plugin collects each check's outcome and timing, shows
-a progress bar and hands the pairing keys of the local store to the suite's driver. The
-report is written as Markdown and JSON.
+giving it `--lock-url` and the keyslot data directory whose pairing keys the driver needs
+(`--lock-data-dir`); a small plugin collects each check's outcome and timing and shows a
+progress bar. The report is written as Markdown and JSON.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from keyslot.protocol.slots import FinalError, KeyslotError
+
+if TYPE_CHECKING:
+    from keyslot.store import Store
 
 __all__ = ["BenchError", "BenchReport", "CheckResult", "find_suite", "run_bench"]
 
@@ -103,32 +106,16 @@ def find_suite(explicit: Path | None = None) -> Path:
 
 
 class _Collector:
-    """A pytest plugin: one `CheckResult` per test, a progress bar, keys for the driver."""
+    """A pytest plugin: one `CheckResult` per test, and a progress bar."""
 
-    def __init__(self, report: BenchReport, keys: object | None, out: TextIO) -> None:
+    def __init__(self, report: BenchReport, out: TextIO) -> None:
         self.report = report
-        self.keys = keys
         self.out = out
         self.total = 0
         self.done = 0
 
     def pytest_collection_finish(self, session: Any) -> None:
         self.total = len(session.items)
-        if self.keys is not None:
-            self._give_keys(session)
-
-    def _give_keys(self, session: Any) -> None:
-        """The suite opens the lock with `open_lock(url, clock=…)`; add the store's keys."""
-        from keyslot import drivers
-
-        def open_with_keys(url: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("keys", self.keys)
-            return drivers.open_lock(url, **kwargs)
-
-        for plugin in session.config.pluginmanager.get_plugins():
-            name = getattr(plugin, "__name__", "")
-            if name.endswith("conformance.conftest") and hasattr(plugin, "open_lock"):
-                plugin.open_lock = open_with_keys
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         name = str(report.nodeid).split("::")[-1].split("[")[0]
@@ -158,12 +145,13 @@ class _Collector:
         self.out.flush()
 
 
-async def _preflight(lock_url: str, keys: object | None) -> None:
+async def _preflight(lock_url: str, data_dir: Path | None) -> None:
     """Open and read the lock once, so "not paired" or "cannot open" is said plainly."""
     from keyslot.drivers import open_lock
 
+    store = _open_store(data_dir)
     try:
-        lock = await open_lock(lock_url, keys=keys)  # type: ignore[arg-type]
+        lock = await open_lock(lock_url, keys=store)
         try:
             await lock.info()
             await lock.read_slots()
@@ -171,20 +159,46 @@ async def _preflight(lock_url: str, keys: object | None) -> None:
             await lock.aclose()
     except KeyslotError as exc:
         raise BenchError(f"the lock is not ready for the bench: {exc.message}") from None
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _has_store(data_dir: Path | None) -> bool:
+    from keyslot.store import DB_FILE_NAME
+
+    return data_dir is not None and (data_dir / DB_FILE_NAME).is_file()
+
+
+def _open_store(data_dir: Path | None) -> Store | None:
+    """The store whose pairing keys the driver uses; an existing one only (never made here).
+
+    Without one there are no keys, and the preflight says "not paired" if that matters.
+    """
+    if data_dir is None or not _has_store(data_dir):
+        return None
+    from keyslot.store import Store
+
+    return Store.open(data_dir)
 
 
 def run_bench(
     lock_url: str,
     *,
     suite: Path | None = None,
-    keys: object | None = None,
+    data_dir: Path | None = None,
     select: str | None = None,
     progress: TextIO | None = None,
     runner: Callable[..., int] | None = None,
     preflight: bool = True,
 ) -> BenchReport:
-    """Run the conformance suite against `lock_url`; `select` narrows it (pytest `-k`)."""
+    """Run the conformance suite against `lock_url`; `select` narrows it (pytest `-k`).
+
+    `data_dir` is the keyslot data directory holding the lock's pairing key (None: no keys).
+    """
     suite_dir = find_suite(suite)
+    if data_dir is not None:
+        data_dir = data_dir.expanduser()
     if runner is None:
         try:
             import pytest
@@ -192,7 +206,7 @@ def run_bench(
             raise BenchError("the bench needs pytest: install keyslot[test]") from None
         runner = pytest.main
     report = BenchReport(lock_url, datetime.now(UTC).isoformat(timespec="seconds"))
-    collector = _Collector(report, keys, progress or sys.stderr)
+    collector = _Collector(report, progress or sys.stderr)
     expression = "hardware" + (f" and ({select})" if select else "")
     args = [
         str(suite_dir),
@@ -205,8 +219,10 @@ def run_bench(
         "-q",
         "--no-header",
     ]
+    if data_dir is not None and _has_store(data_dir):
+        args += ["--lock-data-dir", str(data_dir)]
     if preflight:
-        asyncio.run(_preflight(lock_url, keys))
+        asyncio.run(_preflight(lock_url, data_dir))
     start = time.monotonic()
     output = io.StringIO()
     code: int = 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from keyslot.commands._local import add_data_dir, open_store, run_guarded
+from keyslot.commands._local import add_data_dir, run_guarded
 
 __all__ = ["configure", "run"]
 
@@ -33,14 +33,11 @@ def run(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from keyslot.bench import run_bench
     from keyslot.drivers import parse_lock_url
+    from keyslot.store import default_data_dir
 
     url = parse_lock_url(args.lock)
-    store = None if args.no_keys else open_store(args)
-    try:
-        report = run_bench(url.raw, suite=args.suite, keys=store, select=args.select)
-    finally:
-        if store is not None:
-            store.close()
+    data_dir = None if args.no_keys else (args.data_dir or default_data_dir())
+    report = run_bench(url.raw, suite=args.suite, data_dir=data_dir, select=args.select)
     markdown, data = report.write(args.report)
     failed = report.count("failed") + report.count("error")
     sys.stdout.write(
