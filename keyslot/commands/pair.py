@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import sys
 
 from keyslot.commands._local import add_data_dir, fail, open_store, run_guarded
@@ -18,6 +19,11 @@ __all__ = ["configure", "run"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the lock, e.g. serial:///dev/ttyUSB0 or ble://AA:BB:…")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask to compare the confirmation code before the key is kept",
+    )
     add_data_dir(parser)
 
 
@@ -34,9 +40,12 @@ def _pair(args: argparse.Namespace) -> int:
     pair = getattr(module, "pair", None)
     if pair is None:
         return fail(f"{url.scheme}:// locks need no pairing")
+    extra: dict[str, object] = {}
+    if "confirm" in inspect.signature(pair).parameters and not args.yes:
+        extra["confirm"] = _ask_confirmation
     store = open_store(args)
     try:
-        confirmation = asyncio.run(pair(url, store, SystemClock()))
+        confirmation = asyncio.run(pair(url, store, SystemClock(), **extra))
     finally:
         store.close()
     sys.stdout.write(
@@ -44,3 +53,11 @@ def _pair(args: argparse.Namespace) -> int:
         f"confirmation code: {confirmation} (the lock must show the same code)\n"
     )
     return 0
+
+
+async def _ask_confirmation(code: str) -> bool:
+    """Show the code and keep the key only if the person sees the same code on the lock."""
+    sys.stdout.write(f"confirmation code: {code}\nDoes the lock show the same code? [y/N] ")
+    sys.stdout.flush()
+    answer = await asyncio.to_thread(sys.stdin.readline)
+    return answer.strip().lower() in {"y", "yes"}
