@@ -1,0 +1,126 @@
+"""Group commit: store writes from every lock's worker that arrive together share one
+transaction, so hundreds of outcomes cost one fsync instead of hundreds.
+
+A worker awaits its job until the transaction holding it has committed: an outcome is
+durable before the worker sends the next operation to its lock. Each job runs in its own
+savepoint, so one failing job fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from keyslot.store import Store
+
+__all__ = ["CommitStats", "Committer", "CommitterClosed"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+class CommitterClosed(RuntimeError):
+    """A job was handed to a committer that has shut down."""
+
+
+@dataclass(slots=True)
+class CommitStats:
+    transactions: int = 0
+    jobs: int = 0
+    failed_jobs: int = 0
+
+
+class Committer:
+    """Runs store jobs (plain functions) in shared transactions, from one task it owns."""
+
+    def __init__(self, store: Store, *, max_batch: int = 1000) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.stats = CommitStats()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="committer")
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run `job` inside a store transaction; returns once that transaction committed."""
+        if self._closing or self._task is None:
+            raise CommitterClosed("the reconciler's committer is not running")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, future))
+        self._ready.set()
+        return await future
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        self._ready.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            await asyncio.sleep(0)  # let the other workers' jobs of this moment join in
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                self._commit(batch)
+                del batch  # its jobs hold whole passes' worth of records: let them go
+            if self._closing:
+                return
+
+    def _commit(self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]) -> None:
+        """One transaction for the batch; if a job fails, the batch is rolled back and run
+        again with each job in a savepoint of its own, so the failure stays with its job.
+        (A job may run twice: a rolled-back run leaves nothing behind but a stale revision
+        in its worker's cache, which the next write re-reads.)"""
+        results: list[_Result] | None
+        try:
+            with self._store.transaction():
+                results = [(future, job(), None) for job, future in batch]
+        except Exception:  # noqa: BLE001 - find the failing job below, one savepoint each
+            results = self._isolated(batch)
+        if results is None:
+            return
+        self.stats.transactions += 1
+        self.stats.jobs += len(batch)
+        for future, value, error in results:
+            if future.done():  # its worker was cancelled; the job committed all the same
+                continue
+            if error is None:
+                future.set_result(value)
+            else:
+                self.stats.failed_jobs += 1
+                future.set_exception(error)
+
+    def _isolated(
+        self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]
+    ) -> list[_Result] | None:
+        results: list[_Result] = []
+        try:
+            with self._store.transaction():
+                for job, future in batch:
+                    try:
+                        with self._store.transaction():
+                            results.append((future, job(), None))
+                    except Exception as exc:  # noqa: BLE001 - the job's owner gets it
+                        results.append((future, None, exc))
+        except Exception as exc:  # the commit itself failed, so every job of it did
+            log.exception("a store commit of %d reconciler jobs failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            self.stats.failed_jobs += len(batch)
+            return None
+        return results

@@ -1,0 +1,114 @@
+"""What a lock reports by itself: keypad use becomes Seam's `lock.unlocked` (with the access
+code that opened it) and `lock.access_denied`; a change made at the keypad wakes the worker
+to set the code again or accept the change (a masked lock cannot show what changed, so the
+event marks the slot for it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from keyslot.model import AccessDeniedReason, EventType, UnlockMethod
+from keyslot.protocol.slots import KeyslotError, LockEvent, LockEventKind, SlotProgrammer
+
+if TYPE_CHECKING:
+    from keyslot.reconciler.worker import DeviceWorker
+
+__all__ = ["follow", "handle"]
+
+log = logging.getLogger(__name__)
+
+_TABLE_CHANGES = frozenset(
+    {
+        LockEventKind.CODE_ADDED,
+        LockEventKind.CODE_CHANGED,
+        LockEventKind.CODE_DELETED,
+        LockEventKind.ALL_CODES_DELETED,
+        LockEventKind.ONE_TIME_CODE_USED,
+        LockEventKind.REBOOTED,
+    }
+)
+_DENIALS = {reason.value for reason in AccessDeniedReason}
+
+
+async def follow(worker: DeviceWorker, lock: SlotProgrammer) -> None:
+    """Handle the lock's events until its stream ends (the lock was closed)."""
+    try:
+        async for event in lock.events():
+            worker.handling += 1
+            try:
+                await handle(worker, event)
+            except KeyslotError as exc:
+                log.warning("lock %s: event %s lost: %s", worker.device_id, event.kind, exc)
+            finally:
+                worker.handling -= 1
+    except KeyslotError as exc:  # the stream broke; the next connection opens a new one
+        log.info("lock %s: event stream ended: %s", worker.device_id, exc.message)
+        worker.invalidate()
+
+
+def _code_at(worker: DeviceWorker, slot: int | None) -> str | None:
+    """The id of the managed (or else unmanaged) code in `slot`."""
+    if slot is None:
+        return None
+    store = worker.shared.store
+    for record in store.access_codes.for_device(worker.device_id):
+        if record.slot == slot:
+            return record.access_code_id
+    found = store.unmanaged.at_slot(worker.device_id, slot)
+    return None if found is None else found.access_code_id
+
+
+async def handle(worker: DeviceWorker, event: LockEvent) -> None:
+    kind = event.kind
+    shared = worker.shared
+    if kind in _TABLE_CHANGES:
+        worker.invalidate()
+        info = worker.info
+        if kind is LockEventKind.CODE_CHANGED and info is not None and not info.codes_readable:
+            await _mark_tampered(worker, event.slot)
+        worker.wake()
+        return
+    if kind is LockEventKind.ONLINE:
+        worker.resume()
+        return
+    data: dict[str, Any]
+    if kind is LockEventKind.KEYPAD_UNLOCK:
+        event_type, data = EventType.LOCK_UNLOCKED, {"method": UnlockMethod.KEYCODE.value}
+    elif kind is LockEventKind.MANUAL_UNLOCK:
+        event_type, data = EventType.LOCK_UNLOCKED, {"method": UnlockMethod.MANUAL.value}
+    elif kind is LockEventKind.ACCESS_DENIED:
+        reason = event.reason if event.reason in _DENIALS else AccessDeniedReason.UNKNOWN_CODE
+        event_type, data = EventType.LOCK_ACCESS_DENIED, {"reason": {"reason_code": reason}}
+    else:
+        return
+    at = shared.clock.now()
+    code_id = _code_at(worker, event.slot)
+
+    def job() -> None:
+        record = worker.ledger(at).event(event_type, **data)
+        shared.store.events.append(
+            replace(record, access_code_id=code_id, occurred_at=event.at or at)
+        )
+
+    await shared.committer.run(job)
+
+
+async def _mark_tampered(worker: DeviceWorker, slot: int | None) -> None:
+    code_id = _code_at(worker, slot)
+    if code_id is None:
+        return
+    shared = worker.shared
+    at = shared.clock.now()
+
+    def job() -> None:
+        record = shared.store.access_codes.get(code_id)
+        if record is None:
+            return
+        changed = worker.ledger(at).tampered(record)
+        if changed != record:
+            shared.store.access_codes.put(changed, expected_revision=record.revision)
+
+    await shared.committer.run(job)
