@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import sys
 from collections.abc import Awaitable, Callable
@@ -180,8 +181,21 @@ async def _attempt(lock: SlotProgrammer, profile: str, index: int, entry: SlotEn
     return f"{profile}: slot {index} accepted"
 
 
+async def section_lifecycle(demo: Demo) -> None:
+    """The reconciler at work: codes set, scheduled, failing and re-set, on a fast clock."""
+    from keyslot.demo_lifecycle import run_lifecycle_demo
+
+    await run_lifecycle_demo(demo.out)
+
+
 Section = Callable[[Demo], Awaitable[None]]
-SECTIONS: list[Section] = [section_program, section_refusals, section_keypad, section_table]
+SECTIONS: list[Section] = [
+    section_program,
+    section_refusals,
+    section_keypad,
+    section_table,
+    section_lifecycle,
+]
 
 
 async def run_demo(out: TextIO, sections: list[Section] | None = None) -> None:
@@ -200,5 +214,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     del args
+    # The demo prints every retry and failure itself; the workers' log lines would repeat them.
+    logging.getLogger("keyslot").setLevel(logging.ERROR)
     asyncio.run(run_demo(sys.stdout))
     return 0
