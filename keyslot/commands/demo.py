@@ -215,6 +215,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     del args
     # The demo prints every retry and failure itself; the workers' log lines would repeat them.
-    logging.getLogger("keyslot").setLevel(logging.ERROR)
-    asyncio.run(run_demo(sys.stdout))
+    logger = logging.getLogger("keyslot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        asyncio.run(run_demo(sys.stdout))
+    finally:
+        logger.setLevel(level)
     return 0
