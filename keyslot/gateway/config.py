@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from keyslot.drivers import LockUrlError, parse_lock_url
+from keyslot.drivers import LockUrlError, parse_lock_url, schemes
 from keyslot.protocol.slots import KeyslotError
 from keyslot.store.store import default_data_dir
 
@@ -42,7 +42,8 @@ DEFAULT_HOST = "127.0.0.1"
 # (serial ports and simulated locks are independent of each other, a Z-Wave network is
 # one radio, a BLE adapter keeps few connections).
 DEFAULT_TRANSPORT_CAPS: Mapping[str, int] = {"zwave+mqtt": 1, "zwave+mqtts": 1, "ble": 2}
-TRANSPORTS = ("sim", "serial", "socket", "ble", "zwave+mqtt", "zwave+mqtts")
+# every lock URL scheme a driver is registered for (keyslot.drivers)
+TRANSPORTS: tuple[str, ...] = schemes()
 SIMULATOR_FRONT_ENDS = ("serial-pty", "serial-tcp")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 

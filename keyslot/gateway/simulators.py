@@ -46,7 +46,6 @@ class SimulatorHost:
         from keyslot.simulator.firmware import LockFirmware
         from keyslot.simulator.profiles import get_profile
         from keyslot.simulator.serial_endpoint import SerialEndpoint, pairing_key_path
-        from keyslot.simulator.state import read_state, write_state
 
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         locks: list[LockConfig] = []
@@ -58,11 +57,8 @@ class SimulatorHost:
                 profile = get_profile(sim.profile)
                 firmware = LockFirmware(profile, clock=self.clock, lock_id=sim.id, state_path=state)
                 firmware.save()
-            key_path = pairing_key_path(state)
-            lock_key = None
-            if key_path.exists():
-                lock_key = bytes.fromhex(str(read_state(key_path)["pairing_key"]))
-            endpoint = SerialEndpoint(firmware, pairing_key=lock_key)
+            # the endpoint loads the lock's key from there and saves a new one when paired
+            endpoint = SerialEndpoint(firmware, key_path=pairing_key_path(state))
             if sim.front_end == "serial-tcp":
                 host, port = await endpoint.open_tcp("127.0.0.1", sim.port)
                 url = f"socket://{host}:{port}"
@@ -74,9 +70,6 @@ class SimulatorHost:
                 endpoint.enter_pairing_mode()
                 confirmation = await pair(parsed, keys, self.clock)
                 log.info("paired with simulated lock %s (confirmation %s)", sim.id, confirmation)
-                paired_key = endpoint.device.pairing_key
-                if paired_key is not None:
-                    write_state(key_path, {"format": 1, "pairing_key": paired_key.hex()})
             locks.append(LockConfig(url=url, name=sim.name or sim.id))
             log.info("simulated %s lock %r on %s", sim.profile, sim.id, url)
         return locks

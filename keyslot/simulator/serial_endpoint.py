@@ -26,9 +26,15 @@ from keyslot.protocol.slots import KeyslotError
 from keyslot.simulator.firmware import LockFirmware
 from keyslot.simulator.serial_device import Outgoing, SerialDevice
 from keyslot.simulator.serial_faults import ByteFaults
-from keyslot.simulator.state import read_state, write_state
+from keyslot.simulator.state import STATE_FORMAT, SimulatorStateError, read_state, write_state
 
-__all__ = ["SerialEndpoint", "configure_cli", "pairing_key_path", "run_cli"]
+__all__ = [
+    "SerialEndpoint",
+    "configure_cli",
+    "load_pairing_key",
+    "pairing_key_path",
+    "run_cli",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,18 @@ _READ_SIZE = 4096
 def pairing_key_path(state_path: Path) -> Path:
     """Where a simulated lock keeps its serial pairing key: encrypted, beside its state."""
     return state_path.with_name(state_path.name + ".serial-pairing")
+
+
+def load_pairing_key(path: Path) -> bytes:
+    """The pairing key a simulated lock saved at `path` (files without a format load too)."""
+    value = read_state(path, unversioned=True).get("pairing_key")
+    try:
+        key = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        key = b""
+    if not key:
+        raise SimulatorStateError(f"{path.name} holds no valid pairing key")
+    return key
 
 
 class SerialEndpoint:
@@ -64,7 +82,7 @@ class SerialEndpoint:
         self.confirmations: list[str] = []
         self.on_paired: Callable[[str], None] | None = None
         if pairing_key is None and key_path is not None and key_path.exists():
-            pairing_key = bytes.fromhex(str(read_state(key_path)["pairing_key"]))
+            pairing_key = load_pairing_key(key_path)
         self.device = SerialDevice(
             firmware,
             pairing_key=pairing_key,
@@ -189,7 +207,7 @@ class SerialEndpoint:
         if self.on_paired is not None:
             self.on_paired(confirmation)
         if self.key_path is not None:
-            write_state(self.key_path, {"pairing_key": key.hex()})
+            write_state(self.key_path, {"format": STATE_FORMAT, "pairing_key": key.hex()})
 
     def reboot(self) -> None:
         """Power-cycle the lock now: a frame being received is lost with the session."""
@@ -355,13 +373,17 @@ def run_cli(args: argparse.Namespace) -> int:
             firmware = LockFirmware(
                 get_profile(args.profile), clock=clock, lock_id=args.id, state_path=args.state
             )
+        key_path = pairing_key_path(args.state) if args.state is not None else None
+        endpoint = SerialEndpoint(
+            firmware,
+            pairing_mode=args.pairing,
+            key_path=key_path,
+            faults=faults,
+            line_baud=args.baud,
+        )
     except KeyslotError as exc:
         print(f"keyslot sim serial: {exc.message}", file=sys.stderr)
         return 2
-    key_path = pairing_key_path(args.state) if args.state is not None else None
-    endpoint = SerialEndpoint(
-        firmware, pairing_mode=args.pairing, key_path=key_path, faults=faults, line_baud=args.baud
-    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(endpoint, args))
     return 0

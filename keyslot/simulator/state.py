@@ -20,9 +20,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keyslot.protocol.slots import FinalError
 
-__all__ = ["KEY_ENV", "SimulatorStateError", "key_path", "read_state", "write_state"]
+__all__ = [
+    "KEY_ENV",
+    "STATE_FORMAT",
+    "SimulatorStateError",
+    "key_path",
+    "read_state",
+    "write_state",
+]
 
 KEY_ENV = "KEYSLOT_SIM_KEY"
+STATE_FORMAT = 1  # the "format" every state file carries
 _MAGIC = b"KSSIM1\n"
 _NONCE = 12
 
@@ -120,8 +128,12 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def read_state(path: Path) -> dict[str, Any]:
-    """Decrypt and parse the state at `path`; SimulatorStateError says what is wrong."""
+def read_state(path: Path, *, unversioned: bool = False) -> dict[str, Any]:
+    """Decrypt and parse the state at `path`; SimulatorStateError says what is wrong.
+
+    Every state carries `"format": 1`; `unversioned` also accepts a state without one (what
+    early versions wrote for a serial pairing key), which is returned as format 1.
+    """
     try:
         blob = path.read_bytes()
     except OSError as exc:
@@ -140,6 +152,8 @@ def read_state(path: Path) -> dict[str, Any]:
         state = json.loads(plaintext)
     except ValueError:
         raise SimulatorStateError(f"{path.name} decrypted to something that is not JSON") from None
-    if not isinstance(state, dict) or state.get("format") != 1:
+    if isinstance(state, dict) and unversioned and "format" not in state:
+        state["format"] = STATE_FORMAT
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise SimulatorStateError(f"{path.name} has an unknown state format")
     return state

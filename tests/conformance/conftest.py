@@ -4,37 +4,35 @@ Targets are the modules of `tests.conformance.targets` (each defines `TARGET`), 
 `hardware` target that opens the lock given with `--lock-url` (skipped without it), with
 the pairing keys of the keyslot store given with `--lock-data-dir` (what `keyslot bench`
 passes). On hardware the suite writes only to slots that were empty when it started and
-clears them again at the end, on a new connection when the test closed or upset its own.
+clears them again after each check (see `hardware.py`); its codes then come from a random
+seed, shown in the header (`--code-seed N` replays a run's codes).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import importlib
 import pkgutil
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import datetime
-from pathlib import Path
+import secrets
+from collections.abc import AsyncIterator, MutableSequence
 
 import pytest
 
-from keyslot.drivers import PairingKeyStore, open_lock
-from keyslot.protocol.clock import Clock, ManualClock, SystemClock
-from keyslot.protocol.slots import (
-    KeyslotError,
-    LockEvent,
-    LockInfo,
-    Slot,
-    SlotEntry,
-    SlotProgrammer,
-)
+from keyslot.protocol.clock import ManualClock
 from keyslot.simulator.profiles import profile_names
 from tests.conformance import targets as targets_package
+from tests.conformance.hardware import DATA_DIR_OPTION, HARDWARE, HardwareRun, hardware_target
+from tests.conformance.helpers import (
+    DEFAULT_CODE_SEED,
+    WAIT_LIMIT,
+    code_settings,
+    configure_codes,
+    restore_codes,
+)
 from tests.conformance.targets import ConformanceTarget, Harness
 
-HARDWARE = "hardware"
-DATA_DIR_OPTION = "--lock-data-dir"
+SEED_OPTION = "--code-seed"
+_RUN = pytest.StashKey[HardwareRun]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +42,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="a keyslot data directory whose pairing keys the hardware target uses",
     )
+    parser.addoption(
+        SEED_OPTION,
+        action="store",
+        type=int,
+        default=None,
+        help="seed of the codes the suite writes (default: random with --lock-url, else "
+        f"{DEFAULT_CODE_SEED})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    seed = config.getoption(SEED_OPTION, default=None)
+    if seed is None:
+        # a fixed seed would let anyone with the source know the codes left on a real lock
+        real = config.getoption("--lock-url", default=None)
+        seed = secrets.randbelow(2**31) if real else DEFAULT_CODE_SEED
+    # a plugin with a `suite_codes` list (keyslot bench) learns every code, to keep it secret
+    sinks: list[MutableSequence[str]] = []
+    for plugin in config.pluginmanager.get_plugins():
+        sink = getattr(plugin, "suite_codes", None)
+        if isinstance(sink, list):
+            sinks.append(sink)
+    configure_codes(int(seed), sinks)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    del config
+    restore_codes()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not config.getoption("--lock-url", default=None):
+        return None
+    return f"conformance codes: seed {code_settings().seed} ({SEED_OPTION} replays them)"
 
 
 def discover_targets() -> list[ConformanceTarget]:
@@ -57,109 +89,14 @@ def discover_targets() -> list[ConformanceTarget]:
     return found
 
 
-class TrackedLock:
-    """A lock that remembers whether the test closed it, so cleanup does not use it then.
-
-    Every `SlotProgrammer` method passes through; add new ones here as the interface grows.
-    """
-
-    def __init__(self, lock: SlotProgrammer) -> None:
-        self.inner = lock
-        self.closed = False
-
-    async def info(self) -> LockInfo:
-        return await self.inner.info()
-
-    async def read_slots(self) -> Sequence[Slot]:
-        return await self.inner.read_slots()
-
-    async def write_slot(self, index: int, entry: SlotEntry) -> Slot:
-        return await self.inner.write_slot(index, entry)
-
-    async def clear_slot(self, index: int) -> None:
-        await self.inner.clear_slot(index)
-
-    def events(self) -> AsyncIterator[LockEvent]:
-        return self.inner.events()
-
-    async def set_clock(self, now: datetime) -> None:
-        await self.inner.set_clock(now)
-
-    async def slots_checksum(self) -> int | None:
-        return await self.inner.slots_checksum()
-
-    async def pair_offline_pins(self, host_public_key: bytes) -> bytes:
-        return await self.inner.pair_offline_pins(host_public_key)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)  # anything a driver offers beyond the interface
-
-    async def aclose(self) -> None:
-        self.closed = True
-        await self.inner.aclose()
-
-
-@contextlib.contextmanager
-def pairing_keys(data_dir: str | None) -> Iterator[PairingKeyStore | None]:
-    """The keyslot store of `data_dir` (its pairing keys), or None without one."""
-    if not data_dir:
-        yield None
-        return
-    from keyslot.store import DB_FILE_NAME, Store
-
-    directory = Path(data_dir).expanduser()
-    if not (directory / DB_FILE_NAME).is_file():
-        raise pytest.UsageError(f"{DATA_DIR_OPTION} {data_dir}: no keyslot store there")
-    store = Store.open(directory)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _hardware_target(url: str, data_dir: str | None) -> ConformanceTarget:
-    @asynccontextmanager
-    async def open_hardware(profile: str, clock: ManualClock) -> AsyncIterator[Harness]:
-        del profile, clock  # a real lock is what it is, on real time
-        real = SystemClock()
-        with pairing_keys(data_dir) as keys:
-            lock = TrackedLock(await open_lock(url, clock=real, keys=keys))
-            before: set[int] | None = None
-            try:
-                before = {s.index for s in await lock.read_slots() if s.occupied}
-                yield Harness(lock, None, real, real.sleep, HARDWARE)
-            finally:
-                try:
-                    if before is not None:
-                        await _clean_up(url, lock, before, real, keys)
-                finally:
-                    await lock.aclose()
-
-    return ConformanceTarget(name=HARDWARE, open=open_hardware, profiles=("device",))
-
-
-async def _clean_up(
-    url: str, lock: TrackedLock, before: set[int], clock: Clock, keys: PairingKeyStore | None
-) -> None:
-    """Clear the slots the test filled: through its lock if it is still usable, else anew."""
-    if not lock.closed:
-        try:
-            await _clear_new_slots(lock, before)
-        except KeyslotError:  # the test upset the connection: use a new one
-            pass
-        else:
-            return
-    fresh = await open_lock(url, clock=clock, keys=keys)
-    try:
-        await _clear_new_slots(fresh, before)
-    finally:
-        await fresh.aclose()
-
-
-async def _clear_new_slots(lock: SlotProgrammer, before: set[int]) -> None:
-    for slot in await lock.read_slots():
-        if slot.occupied and slot.index not in before:
-            await lock.clear_slot(slot.index)
+def _hardware_run(config: pytest.Config) -> HardwareRun:
+    """The one `HardwareRun` of this session: every check learns from the ones before."""
+    run = config.stash.get(_RUN, None)
+    if run is None:
+        url = config.getoption("--lock-url", default=None) or ""
+        run = HardwareRun(url, config.getoption(DATA_DIR_OPTION, default=None))
+        config.stash[_RUN] = run
+    return run
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -171,23 +108,43 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             params.append(
                 pytest.param((target, profile), id=f"{target.name}-{profile}", marks=target.marks)
             )
-    url = metafunc.config.getoption("--lock-url")
-    data_dir = metafunc.config.getoption(DATA_DIR_OPTION, default=None)
-    skip_hardware = pytest.mark.skip(reason="no real lock given (--lock-url)")
+    run = _hardware_run(metafunc.config)
+    # the time limit covers the check alone, so its cleanup is never cut short; the signal
+    # method fails the check and runs the cleanup (the thread method ends the process)
+    marks = [pytest.mark.hardware, pytest.mark.timeout(func_only=True, method="signal")]
+    if not run.url:
+        marks.append(pytest.mark.skip(reason="no real lock given (--lock-url)"))
     params.append(
-        pytest.param(
-            (_hardware_target(url or "", data_dir), "device"),
-            id=f"{HARDWARE}-device",
-            marks=(pytest.mark.hardware,) if url else (pytest.mark.hardware, skip_hardware),
-        )
+        pytest.param((hardware_target(run), "device"), id=f"{HARDWARE}-device", marks=marks)
     )
     metafunc.parametrize("conformance_case", params)
 
 
+async def _stop_abandoned_check(item: pytest.Item) -> None:
+    """Cancel the check's own task if it still runs: a timeout stops the event loop under
+    it, and the check must not go on writing while its slots are being cleared."""
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    current = asyncio.current_task()
+    abandoned = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and getattr(task.get_coro(), "cr_code", None) is code
+    ]
+    for task in abandoned:
+        task.cancel()
+    if abandoned:
+        await asyncio.wait(abandoned, timeout=WAIT_LIMIT)
+
+
 @pytest.fixture
 async def harness(
-    conformance_case: tuple[ConformanceTarget, str], clock: ManualClock
+    conformance_case: tuple[ConformanceTarget, str],
+    clock: ManualClock,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Harness]:
     target, profile = conformance_case
     async with target.open(profile, clock) as opened:
-        yield opened
+        try:
+            yield opened
+        finally:
+            await _stop_abandoned_check(request.node)

@@ -1,7 +1,9 @@
 """Transport-neutral helpers for the conformance suite: valid codes, free slots, bounded waits.
 
 The code checks here are written from Seam's constraint names, independently of the
-simulator, so the suite judges a lock rather than agreeing with itself.
+simulator, so the suite judges a lock rather than agreeing with itself. The codes come from
+the run's seed (`configure_codes`): fixed for the simulator, random for a real lock, so a
+code left on a real lock cannot be read out of the source.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableSequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
@@ -32,6 +35,42 @@ E = TypeVar("E", bound=KeyslotError)
 WAIT_LIMIT = 10.0
 # Real seconds an operation gets before the harness clock is moved for it.
 GRACE = 1.0
+# The seed of the suite's codes against simulators, so a failure there replays exactly.
+DEFAULT_CODE_SEED = 7
+
+
+@dataclass
+class CodeSettings:
+    """Where this run's codes come from and who else must know them (to keep them secret).
+
+    Each sink (a plugin's `suite_codes` list, e.g. `keyslot bench`'s) receives every code
+    issued, so the bench can make sure none of them reaches its report or log.
+    """
+
+    seed: int = DEFAULT_CODE_SEED
+    sinks: list[MutableSequence[str]] = field(default_factory=list)
+
+
+_settings: list[CodeSettings] = [CodeSettings()]
+
+
+def configure_codes(seed: int, sinks: Iterable[MutableSequence[str]] = ()) -> None:
+    """Use `seed` for the codes of this pytest session (until `restore_codes`)."""
+    _settings.append(CodeSettings(seed, list(sinks)))
+
+
+def restore_codes() -> None:
+    """Back to the settings before the last `configure_codes` (sessions may nest)."""
+    if len(_settings) > 1:
+        _settings.pop()
+
+
+def code_settings() -> CodeSettings:
+    return _settings[-1]
+
+
+class ForeignSlotError(AssertionError):
+    """The suite tried to change a slot it had not filled itself (on a real lock)."""
 
 
 def _breaks(constraint: str, code: str, issued: Iterable[str]) -> bool:
@@ -58,9 +97,11 @@ def _breaks(constraint: str, code: str, issued: Iterable[str]) -> bool:
 class CodeFactory:
     """Distinct codes that the lock described by `info` should accept."""
 
-    def __init__(self, info: LockInfo, seed: int = 7) -> None:
+    def __init__(self, info: LockInfo, seed: int | None = None) -> None:
+        settings = code_settings()
         self.info = info
-        self._rng = random.Random(seed)
+        self._rng = random.Random(settings.seed if seed is None else seed)
+        self._sinks = settings.sinks
         self.issued: list[str] = []
         lengths = info.code_lengths
         self.length = 6 if 6 in lengths else max(lengths)
@@ -76,6 +117,8 @@ class CodeFactory:
             code = "".join(self._rng.choice(self.info.alphabet) for _ in range(length))
             if code not in self.issued and self.valid(code) and len(set(code)) >= 3:
                 self.issued.append(code)
+                for sink in self._sinks:
+                    sink.append(code)
                 return code
         raise AssertionError("could not find a code this lock accepts")
 
@@ -107,6 +150,23 @@ class CodeFactory:
         return bad
 
 
+def same_code(actual: str | None, expected: str, what: str) -> None:
+    """Fail unless `actual` is `expected`, without either code in the message.
+
+    A plain `assert` would have pytest print both values, into a bench log on a real lock;
+    so would the arguments of this frame in a long traceback, hence it is hidden.
+    """
+    __tracebackhide__ = True
+    if actual != expected:
+        held = "no code" if actual is None else "a different code"
+        raise AssertionError(f"{what}: the lock reports {held} instead of the one written")
+
+
+def on_real_lock(h: Harness) -> bool:
+    """True on hardware, where slots the suite did not fill are someone's codes."""
+    return h.firmware is None
+
+
 def needs_firmware(h: Harness) -> LockFirmware:
     """The simulator behind the harness, or skip (a real lock has no keypad we can press)."""
     if h.firmware is None:
@@ -136,6 +196,13 @@ async def expect_error(h: Harness, aw: Awaitable[Any], kind: type[E]) -> E:
     raised: BaseException | None = None
     try:
         await within(h, aw)
+    except ForeignSlotError:
+        raise
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the check itself is being stopped (its time ran out)
+        raise AssertionError("CancelledError escaped the driver") from None
     except BaseException as exc:  # noqa: BLE001 - a foreign error escaping is what we check
         raised = exc
     if raised is None:

@@ -1,4 +1,8 @@
-"""Slot programming, as every driver must do it: capabilities, writes, reads, refusals."""
+"""Slot programming, as every driver must do it: capabilities, writes, reads, refusals.
+
+On a real lock the tests write only to slots that were empty when they started (the
+hardware harness refuses anything else), and no code reaches an assertion message.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from tests.conformance.helpers import (
     CodeFactory,
     expect_error,
     free_slots,
+    on_real_lock,
+    same_code,
     slot_at,
     within,
 )
@@ -71,8 +77,8 @@ async def test_write_then_read_back(harness: Harness) -> None:
     read = await slot_at(harness, index)
     assert read.occupied
     if info.codes_readable:
-        assert written.code == code
-        assert read.code == code
+        same_code(written.code, code, "the write's answer")
+        same_code(read.code, code, "the slot read back")
     else:
         assert written.code is None
         assert written.code_masked
@@ -143,13 +149,18 @@ async def test_full_table_refused(harness: Harness) -> None:
         assert limit in (None, info.slot_count)
         pytest.skip("every slot of this lock can hold a code at once: it never reports full")
     assert isinstance(refused, FinalError)
+    filled = free[: free.index(index)]
     if limit is not None:
-        assert occupied + free.index(index) == limit
+        assert occupied + len(filled) == limit
     assert refused.slot in (None, index)
     assert not (await slot_at(harness, index)).occupied
-    # a full lock still lets an occupied slot be rewritten
-    taken = next(s.index for s in await within(harness, harness.lock.read_slots()) if s.occupied)
+    # a full lock still lets an occupied slot be rewritten: one the test filled, never a
+    # code that was on the lock before (on a real lock that is someone's code)
+    if not filled:
+        pytest.skip("the lock was full before the check: it has no slot of its own to rewrite")
+    taken = filled[-1]
     await within(harness, harness.lock.write_slot(taken, SlotEntry(codes(), f"G {taken}")))
+    assert (await slot_at(harness, taken)).occupied
 
 
 async def test_invalid_codes_refused(harness: Harness) -> None:
@@ -160,12 +171,17 @@ async def test_invalid_codes_refused(harness: Harness) -> None:
             harness, harness.lock.write_slot(index, SlotEntry(code, "Dee")), CodeRejected
         )
         assert not isinstance(exc, RetryableError), reason
-        if len(code) >= 4:
-            assert code not in exc.message, "an error message must never contain the code"
+        if len(code) >= 4 and code in exc.message:
+            raise AssertionError(f"{reason}: the error message contains the code")
     assert not (await slot_at(harness, index)).occupied
 
 
 async def test_slot_outside_numbering_refused(harness: Harness) -> None:
+    if on_real_lock(harness):
+        pytest.skip(
+            "a real lock may keep a slot outside its numbering (a master code): "
+            "the suite writes only to slots it saw empty"
+        )
     info = await _info(harness)
     code = CodeFactory(info)()
     for index in (info.first_slot - 1, info.first_slot + info.slot_count):

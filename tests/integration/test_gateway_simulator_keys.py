@@ -1,0 +1,47 @@
+"""The gateway's simulated locks keep their pairing key across a gateway restart.
+
+The serial front-end saves the key it agrees at pairing beside the lock's state and loads
+it at the next start, so a restarted gateway reaches its simulated lock without pairing
+again (which would need a person at a real lock).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keyslot.drivers import open_lock
+from keyslot.gateway.config import SimulatorConfig
+from keyslot.gateway.simulators import SimulatorHost
+from keyslot.protocol.clock import SystemClock
+from keyslot.simulator.serial_endpoint import pairing_key_path
+from keyslot.simulator.state import read_state
+from tests.serial_helpers import MemoryKeyStore
+
+OFFICE = SimulatorConfig(profile="kwikset", id="office", front_end="serial-pty")
+
+
+async def test_a_restarted_gateway_reuses_the_simulators_key(tmp_path: Path) -> None:
+    keys = MemoryKeyStore()
+    clock = SystemClock()
+    first = SimulatorHost(tmp_path, clock=clock)
+    try:
+        [lock] = await first.start((OFFICE,), keys)
+        paired = dict(keys.keys)
+        assert len(paired) == 1
+    finally:
+        await first.aclose()
+    assert read_state(pairing_key_path(tmp_path / "office.json"))["format"] == 1
+
+    second = SimulatorHost(tmp_path, clock=clock)
+    try:
+        [again] = await second.start((OFFICE,), keys)
+        assert again.url == lock.url
+        assert keys.keys == paired  # no new pairing: the lock kept its key
+        assert second.firmware_for_url(again.url) is not None
+        driver = await open_lock(again.url, clock=clock, keys=keys)
+        try:
+            assert len(await driver.read_slots()) == 30
+        finally:
+            await driver.aclose()
+    finally:
+        await second.aclose()
