@@ -34,24 +34,29 @@ _RELATIVE = Path("shared") / "reference" / "seam-openapi-subset.json"
 _ENV = "KEYSLOT_SEAM_OPENAPI"
 
 
+VENDORED = Path(__file__).resolve().parent / "data" / "seam-openapi-subset.json"
+
+
+def shared_openapi_path() -> Path | None:
+    """The design's reference copy (`shared/reference/` beside the repository), if present."""
+    here = Path(__file__).resolve().parent
+    for base in (here, *here.parents):
+        candidate = base / _RELATIVE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def openapi_path() -> Path:
-    """Where the OpenAPI subset is: $KEYSLOT_SEAM_OPENAPI, else the nearest
-    `shared/reference/` found walking up from this directory (a sibling of the repo)."""
+    """Where the OpenAPI subset is: $KEYSLOT_SEAM_OPENAPI, else the copy kept in
+    tests/data (checked against the shared reference where that is present)."""
     override = os.environ.get(_ENV)
     if override:
         path = Path(override)
         if not path.is_file():
             raise FileNotFoundError(f"{_ENV} points at {path}, which is not a file")
         return path
-    here = Path(__file__).resolve().parent
-    for base in (here, *here.parents):
-        candidate = base / _RELATIVE
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"cannot find {_RELATIVE} in any directory above {here}; check out the shared "
-        f"reference beside the repository (../shared/) or set {_ENV}"
-    )
+    return VENDORED
 
 
 def _to_json_schema(node: Any) -> Any:
