@@ -15,8 +15,6 @@ from typing import Any
 
 from keyslot.drivers import LockUrlError
 from keyslot.model import (
-    AccessCode,
-    AccessCodeNotFound,
     ActionAttempt,
     ActionAttemptNotFound,
     Conflict,
@@ -27,6 +25,7 @@ from keyslot.model import (
     NotFound,
     new_id,
 )
+from keyslot.service_backup import BackupCodes
 from keyslot.service_base import (
     DeviceRules,
     Scheduling,
@@ -51,7 +50,7 @@ _MAX_REPORTED_LENGTH = 20
 _MIN_REPORTED_LENGTH = 4
 
 
-class Service(CreateCodes, QueryCodes, ChangeCodes, UnmanagedCodesService):
+class Service(CreateCodes, QueryCodes, ChangeCodes, UnmanagedCodesService, BackupCodes):
     """Seam's access-code, device, event and action-attempt calls over one store."""
 
     # -- devices ------------------------------------------------------------------------
@@ -179,16 +178,6 @@ class Service(CreateCodes, QueryCodes, ChangeCodes, UnmanagedCodesService):
             if not _MIN_REPORTED_LENGTH <= value <= _MAX_REPORTED_LENGTH:
                 raise InvalidInput.for_field("supported_code_lengths", "lengths must be 4 to 20")
         return values
-
-    def pull_backup_access_code(self, *, access_code_id: str) -> tuple[AccessCode, AccessCode]:
-        """Seam's `/access_codes/pull_backup_access_code`. No lock keyslot drives keeps a
-        backup pool (`supports_backup_access_code_pool` is false), so this is refused."""
-        record = self.store.access_codes.get(as_str(access_code_id, "access_code_id") or "")
-        if record is None:
-            raise AccessCodeNotFound(f"access code {access_code_id} not found")
-        raise InvalidInput.for_field(
-            "access_code_id", "the device of this access code has no backup access code pool"
-        )
 
     # -- action attempts and events -----------------------------------------------------
 

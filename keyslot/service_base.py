@@ -19,6 +19,7 @@ from keyslot.model import (
 )
 from keyslot.protocol.clock import Clock
 from keyslot.protocol.slots import LockInfo, NameRules
+from keyslot.service_inuse import CodesInUse
 from keyslot.store import Desired, DeviceRecord, Store
 
 __all__ = ["DeviceRules", "Scheduling", "ServiceBase", "Wake", "as_bool", "as_int", "pagination"]
@@ -198,19 +199,16 @@ class ServiceBase:
             if r.desired is Desired.PRESENT and r.access_code_id != excluding
         ]
 
-    def codes_in_use(self, device_id: str, *, excluding: str | None = None) -> list[str]:
-        """Every known PIN on a device: managed codes that stay, and unmanaged codes."""
-        codes = [
-            c.code for c in self.present_codes(device_id, excluding=excluding) if c.code is not None
-        ]
-        codes.extend(
-            u.access_code.code
-            for u in self.store.unmanaged.for_device(device_id)
-            if u.access_code.code is not None
-            and u.desired is Desired.PRESENT
-            and u.access_code_id != excluding
-        )
-        return codes
+    def codes_in_use(self, device_id: str, *, excluding: str | None = None) -> CodesInUse:
+        """Every known PIN on a device: managed codes that stay, and unmanaged codes.
+
+        Membership is an index look-up by fingerprint; only iterating reads every code.
+        """
+        return CodesInUse(self.store, device_id, excluding=excluding)
+
+    def names_in_use(self, device_id: str, *, excluding: str | None = None) -> list[str | None]:
+        """The names of the managed codes that stay on a device, but `excluding`."""
+        return self.store.access_codes.names(device_id, excluding=excluding)
 
 
 def as_str_list(value: object, field: str) -> list[str] | None:

@@ -188,7 +188,7 @@ class ChangeCodes(OfflineCodes):
             check_name(
                 rules,
                 name,
-                lambda: self.present_codes(device.device_id, excluding=current.access_code_id),
+                lambda: self.names_in_use(device.device_id, excluding=current.access_code_id),
             )
             updated = replace(updated, name=name).with_mutation(
                 UpdatingNameMutation(now, current.name, name)

@@ -20,6 +20,7 @@ from keyslot.model import (
     SeamApiError,
     new_id,
 )
+from keyslot.service_backup import enable_pool
 from keyslot.service_base import (
     DeviceRules,
     as_bool,
@@ -27,6 +28,7 @@ from keyslot.service_base import (
     as_str,
     as_str_list,
 )
+from keyslot.service_inuse import InUseOnAny
 from keyslot.service_offline import OfflineCodes
 from keyslot.service_rules import (
     check_name,
@@ -213,7 +215,7 @@ class CreateCodes(OfflineCodes):
             alphabet=alphabet,
             known=True,
         )
-        in_use = [c for d in devices for c in self.codes_in_use(d.device_id)]
+        in_use = InUseOnAny(self.codes_in_use(d.device_id) for d in devices)
         try:
             return generate_for(merged, in_use, request.options.preferred_code_length)
         except Conflict:
@@ -289,13 +291,16 @@ class CreateCodes(OfflineCodes):
             raise InvalidInput.for_field(
                 "is_offline_access_code", "offline codes are not supported by this device"
             )
-        if request.one_time and not (rules.one_time_codes or request.offline):
+        # One-time codes need no lock support: where the lock has none, keyslot clears the
+        # slot as soon as the keypad reports the first use.
+        if request.options.use_backup_access_code_pool and (
+            request.offline or (device.lock_info is not None and not device.lock_info.slot_count)
+        ):
             raise InvalidInput.for_field(
-                "is_one_time_use", "one-time codes are not supported by this device"
-            )
-        if request.options.use_backup_access_code_pool:
-            raise InvalidInput.for_field(
-                "use_backup_access_code_pool", "this device has no backup access code pool"
+                "use_backup_access_code_pool",
+                "offline access codes have no backup pool"
+                if request.offline
+                else "this device has no slots for a backup access code pool",
             )
         if (
             not request.options.attempt_for_offline_device
@@ -333,7 +338,7 @@ class CreateCodes(OfflineCodes):
                 allow_external=request.allow_external,
                 options=request.options,
             )
-        check_name(rules, request.name, lambda: self.present_codes(device.device_id))
+        check_name(rules, request.name, lambda: self.names_in_use(device.device_id))
         in_use = self.codes_in_use(device.device_id)
         if code is None:
             code = generate_for(rules, in_use, request.options.preferred_code_length)
@@ -364,6 +369,8 @@ class CreateCodes(OfflineCodes):
         record = self.store.access_codes.put(
             CodeRecord(access_code, options=request.options), expected_revision=0
         )
+        if request.options.use_backup_access_code_pool:
+            enable_pool(self.store, device)
         self.event(
             EventType.ACCESS_CODE_CREATED,
             device_id=device.device_id,

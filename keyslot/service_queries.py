@@ -21,7 +21,7 @@ from keyslot.service_base import (
 from keyslot.service_rules import (
     generate_for,
 )
-from keyslot.store import Desired
+from keyslot.store import Desired, jsoncodec
 from keyslot.store.pagination import decode_cursor, encode_cursor
 
 __all__ = ["QueryCodes"]
@@ -78,13 +78,18 @@ class QueryCodes(ServiceBase):
         Access grants and methods do not exist on a gateway, so filtering by one finds
         nothing; `customer_key` is accepted and ignored (one gateway, one customer).
         """
-        as_str(customer_key, "customer_key")
-        count = check_limit(limit)
-        ids = as_str_list(access_code_ids, "access_code_ids")
-        if device_id is not None:
-            self.device_record(device_id)
-        if any(v is not None for v in (access_method_id, access_grant_id, access_grant_key)):
+        query = self._list_query(
+            device_id=device_id,
+            access_code_ids=access_code_ids,
+            customer_key=customer_key,
+            access_method_id=access_method_id,
+            access_grant_id=access_grant_id,
+            access_grant_key=access_grant_key,
+            limit=limit,
+        )
+        if query is None:
             return [], pagination(None)
+        ids, count = query
         if search is not None:
             return self._search(
                 device_id=device_id,
@@ -102,6 +107,74 @@ class QueryCodes(ServiceBase):
             limit=count,
         )
         return [r.access_code for r in records], pagination(cursor)
+
+    def list_access_codes_json(
+        self,
+        *,
+        device_id: str | None = None,
+        access_code_ids: list[str] | None = None,
+        user_identifier_key: str | None = None,
+        limit: int | None = None,
+        page_cursor: str | None = None,
+        search: str | None = None,
+        customer_key: str | None = None,
+        access_method_id: str | None = None,
+        access_grant_id: str | None = None,
+        access_grant_key: str | None = None,
+    ) -> tuple[list[bytes], dict[str, Any]]:
+        """`list_access_codes` with each code as the UTF-8 JSON of its `to_dict()`, taken
+        from the store's cache where the code did not change (for long lists over HTTP)."""
+        query = self._list_query(
+            device_id=device_id,
+            access_code_ids=access_code_ids,
+            customer_key=customer_key,
+            access_method_id=access_method_id,
+            access_grant_id=access_grant_id,
+            access_grant_key=access_grant_key,
+            limit=limit,
+        )
+        if query is None:
+            return [], pagination(None)
+        ids, count = query
+        if search is not None:
+            codes, page = self._search(
+                device_id=device_id,
+                ids=ids,
+                user_identifier_key=user_identifier_key,
+                search=search,
+                page_cursor=page_cursor,
+                count=count,
+            )
+            return [jsoncodec.dumps(c.to_dict()) for c in codes], page
+        encoded, cursor = self.store.access_codes.page_json(
+            device_id=device_id,
+            access_code_ids=ids,
+            user_identifier_key=user_identifier_key,
+            cursor=page_cursor,
+            limit=count,
+        )
+        return encoded, pagination(cursor)
+
+    def _list_query(
+        self,
+        *,
+        device_id: str | None,
+        access_code_ids: object,
+        customer_key: object,
+        access_method_id: object,
+        access_grant_id: object,
+        access_grant_key: object,
+        limit: object,
+    ) -> tuple[list[str] | None, int] | None:
+        """The checked ids filter and page size of a list; None when nothing can match."""
+        as_str(customer_key, "customer_key")
+        count = check_limit(limit)
+        ids = as_str_list(access_code_ids, "access_code_ids")
+        if device_id is not None:
+            self.device_record(device_id)
+        if any(v is not None for v in (access_method_id, access_grant_id, access_grant_key)):
+            return None
+        return ids, count
 
     def _search(
         self,

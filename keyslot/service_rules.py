@@ -12,9 +12,9 @@ from datetime import datetime
 from keyslot.codes import DUPLICATE_CODE, CodeSpaceExhausted, check_code, check_request
 from keyslot.codes import generate_code as pick_code
 from keyslot.model import (
-    AccessCode,
     AccessCodeStatus,
     Appearance,
+    CodeConstraintType,
     Conflict,
     CreatingMutation,
     DeferringCreationMutation,
@@ -39,6 +39,8 @@ __all__ = [
     "time_frame",
 ]
 
+C = CodeConstraintType
+
 # `max_time_rounding` spellings -> the canonical one.
 ROUNDINGS = {"1hour": "1hour", "1h": "1hour", "1day": "1day", "1d": "1day"}
 
@@ -62,11 +64,12 @@ def time_frame(
 
 
 def check_name(
-    rules: DeviceRules, name: str | None, others: Callable[[], Iterable[AccessCode]]
+    rules: DeviceRules, name: str | None, others: Callable[[], Iterable[str | None]]
 ) -> Appearance | None:
     """How the lock will show `name`; refuses a name the lock would refuse or duplicate.
 
-    `others` gives the device's other codes; it is called only for locks with unique names.
+    `others` gives the names of the device's other codes; it is called only for locks with
+    unique names.
     """
     if rules.name_rules is None or name is None:
         return None
@@ -77,7 +80,7 @@ def check_name(
     if shown is not None and rules.name_rules.unique:
         for other in others():
             try:
-                theirs = fit_name(other.name, rules.name_rules)
+                theirs = fit_name(other, rules.name_rules)
             except NameRejected:
                 continue
             if theirs is not None and theirs.name == shown.name:
@@ -113,18 +116,40 @@ def check_new_code(
         raise InvalidInput(f"{field}: {'; '.join(messages)}", validation_errors={field: messages})
 
 
+# Candidates checked one by one (each an index look-up) before reading every code in use.
+_QUICK_TRIES = 8
+
+
 def generate_for(rules: DeviceRules, in_use: Collection[str], preferred: int | None) -> str:
-    """A fresh PIN the device takes and does not hold yet."""
+    """A fresh PIN the device takes and does not hold yet.
+
+    Candidates are drawn as if no code were in use and each is looked up in `in_use` (for
+    the service, an index look-up), so a device with many codes is not read in full; a
+    taken candidate is excluded from the next draw, which keeps the pick uniform among the
+    free codes. A rule about the other codes themselves (a shared first four digits), or a
+    device where the draws keep hitting taken codes, uses the whole set instead.
+    """
     try:
-        return pick_code(
-            rules.generation_lengths,
-            rules.constraints,
-            in_use,
-            preferred_length=preferred,
-            alphabet=rules.alphabet,
-        )
+        if C.UNIQUE_FIRST_FOUR_DIGITS not in rules.constraints:
+            taken: set[str] = set()
+            for _ in range(_QUICK_TRIES):
+                candidate = _pick(rules, taken, preferred)
+                if candidate not in in_use:
+                    return candidate
+                taken.add(candidate)
+        return _pick(rules, frozenset(in_use), preferred)
     except CodeSpaceExhausted as exc:
         raise Conflict(exc.message, type="no_space_for_access_code_on_device") from None
+
+
+def _pick(rules: DeviceRules, in_use: Collection[str], preferred: int | None) -> str:
+    return pick_code(
+        rules.generation_lengths,
+        rules.constraints,
+        in_use,
+        preferred_length=preferred,
+        alphabet=rules.alphabet,
+    )
 
 
 def initial_state(

@@ -137,7 +137,11 @@ class Gateway:
         )
         web.router.default = not_found
         self.api = ApiDispatcher(
-            self.routes, context=self.context, authenticator=self.authenticator, fallback=web
+            self.routes,
+            context=self.context,
+            authenticator=self.authenticator,
+            fallback=web,
+            durable=self._durable,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,8 +167,17 @@ class Gateway:
             await send_json(send, 401, error_body("unauthorized", "Unauthorized"))
         return result.ok
 
-    def _fetch_events(self, after: int, limit: int) -> list[SequencedEvent]:
+    async def _durable(self) -> None:
+        """The store's durability barrier (a store without one has each commit on disk)."""
+        durable = getattr(self.service.store, "durable", None)
+        if durable is not None:
+            await durable()
+
+    async def _fetch_events(self, after: int, limit: int) -> list[SequencedEvent]:
+        """New events, handed out only once they are on disk (a webhook cannot be taken back)."""
         stored = self.service.store.events.query(after_seq=after, limit=limit)
+        if stored:
+            await self._durable()
         return [SequencedEvent(s.seq, s.event.to_dict()) for s in stored]
 
     def openapi_document(self) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from keyslot.model.api_errors import SeamApiError
 
 __all__ = [
     "BodyError",
+    "RawJson",
     "dumps",
     "error_body",
     "error_for",
     "loads_object",
+    "raw_json",
 ]
 
 
@@ -24,7 +26,18 @@ class BodyError(ValueError):
     """A request body that is not a JSON object."""
 
 
+class RawJson:
+    """A value already encoded as JSON, written into an answer as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def _default(value: Any) -> Any:
+    if isinstance(value, RawJson):  # the standard library cannot splice bytes in
+        return json.loads(value.data)
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
@@ -44,12 +57,12 @@ def _stdlib_dumps(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
-def _make_dumps() -> Callable[[Any], bytes]:
+def _make() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
     """orjson when installed (several times faster on long lists), else the standard library."""
     try:  # imported by name: an optional dependency, typed or not
         orjson: Any = importlib.import_module("orjson")
     except ImportError:
-        return _stdlib_dumps
+        return _stdlib_dumps, RawJson
     options = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
     def fast(value: Any) -> bytes:
@@ -59,11 +72,16 @@ def _make_dumps() -> Callable[[Any], bytes]:
             return _stdlib_dumps(value)
         return encoded
 
-    return fast
+    return fast, orjson.Fragment
 
 
-dumps: Callable[[Any], bytes] = _make_dumps()
-"""Compact UTF-8 JSON; model objects are written through their `to_dict()`."""
+dumps, _raw = _make()
+"""`dumps`: compact UTF-8 JSON; model objects are written through their `to_dict()`."""
+
+
+def raw_json(data: bytes) -> Any:
+    """`data` (valid JSON) to be spliced into an answer as it is, without parsing it."""
+    return _raw(data)
 
 
 def loads_object(raw: bytes) -> dict[str, Any] | None:

@@ -111,7 +111,9 @@ class ApiDispatcher:
     """ASGI app serving `routes`; other paths go to `fallback`.
 
     `context` is handed to every handler. While `draining` is set (shutdown), new API
-    requests are answered 503 so the SDKs retry them elsewhere or later.
+    requests are answered 503 so the SDKs retry them elsewhere or later. `durable` (the
+    store's durability barrier) is awaited before each answer: nothing the API says was
+    done, or shows, can be taken back by a power cut.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class ApiDispatcher:
         context: Any,
         authenticator: Authenticator,
         fallback: ASGIApp,
+        durable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.routes: dict[str, Route] = {}
         for route in routes:
@@ -130,6 +133,7 @@ class ApiDispatcher:
         self.context = context
         self.authenticator = authenticator
         self.fallback = fallback
+        self.durable = durable
         self.draining = False
         self.in_flight = 0
 
@@ -185,6 +189,12 @@ class ApiDispatcher:
             )
             return 503
         status, answer = await self._answer(route, scope, receive)
+        if self.durable is not None:
+            try:
+                await self.durable()
+            except KeyslotError as exc:
+                log.exception("%s: %s", route.path, exc.message)
+                status, answer = 500, error_body(exc.code, exc.message)
         await send_json(send, status, answer, request_id=request_id)
         return status
 

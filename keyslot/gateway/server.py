@@ -1,7 +1,8 @@
 """Running the gateway: store, service, locks, reconciler and uvicorn, started and stopped in
 the right order.
 
-Start: open the store, make the first API key if there is none, start simulator
+Start: open the store (group commit: an answer waits for one fsync shared by the
+requests of its moment), make the first API key if there is none, start simulator
 front-ends, register the configured locks, start the reconciler, then listen. Stop
 (SIGTERM/SIGINT): refuse new API calls with 503 and end event streams, let calls in
 flight finish, stop the reconciler (each lock finishes the operation it is doing), close
@@ -133,13 +134,14 @@ async def _serve(config: GatewayConfig, clock: Clock) -> int:
         raise ServeError(f"cannot create the data directory {data_dir}: {exc.strerror}") from None
     sock = _listen(config.host, config.port)
     notifier = Notifier()
-    store = Store.open(data_dir, clock=clock)
+    store = Store.open(data_dir, clock=clock, group_commit=True)
     simulators = SimulatorHost(data_dir / "simulators", clock=clock)
     try:
         new_key = bootstrap_api_key(store, config, data_dir)
         service = Service(store, clock=clock)
         sim_locks = await simulators.start(config.simulators, store)
         register_locks(service, [*config.locks, *sim_locks])
+        await store.durable()  # the first API key and the locks, before anyone is told
         from keyslot.gateway.locks import LockRuntime
 
         runtime = LockRuntime(service, clock=clock, transport_caps=config.transport_caps)

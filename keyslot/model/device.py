@@ -98,6 +98,8 @@ class DeviceWarningCode(enum.StrEnum):
     UNRELIABLE_ONLINE_STATUS = "unreliable_online_status"
     PROVIDER_ISSUE = "provider_issue"
     MAX_ACCESS_CODES_REACHED = "max_access_codes_reached"
+    # fewer backup access codes are ready on the lock than its pool should hold
+    PARTIAL_BACKUP_ACCESS_CODE_POOL = "partial_backup_access_code_pool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,7 @@ class DeviceProperties:
     max_active_codes_supported: int
     code_constraints: tuple[CodeConstraint, ...] = ()
     supports_backup_access_code_pool: bool = False
+    backup_access_code_pool_enabled: bool = False
     has_native_entry_events: bool = True
     supports_offline_access_codes: bool = False
     online_time_frame_options: tuple[Mapping[str, Any], ...] = ()
@@ -213,7 +216,7 @@ class DeviceProperties:
             "max_active_codes_supported": self.max_active_codes_supported,
             "code_constraints": [c.to_dict() for c in self.code_constraints],
             "supports_backup_access_code_pool": self.supports_backup_access_code_pool,
-            "backup_access_code_pool_enabled": False,
+            "backup_access_code_pool_enabled": self.backup_access_code_pool_enabled,
             "has_native_entry_events": self.has_native_entry_events,
             "online_access_codes_enabled": True,
             "supports_offline_access_codes": self.supports_offline_access_codes,
@@ -272,13 +275,15 @@ class Device:
         offline_time_frame_options: Sequence[Mapping[str, Any]] = (),
         errors: Sequence[DeviceError] = (),
         warnings: Sequence[DeviceWarning] = (),
+        backup_access_code_pool_enabled: bool = False,
     ) -> Device:
         """The device for a lock whose driver reported `info`.
 
         Constraint names Seam does not define are left out of `code_constraints` (keyslot
         still enforces them through the lock); name rules become `name_length` /
         `name_must_be_unique` constraints. A lock with offline PINs advertises keyslot's
-        offline time frames unless others are given.
+        offline time frames unless others are given. A lock with slots can keep a backup
+        access code pool (`keyslot.backup_codes`).
         """
         from keyslot.names import name_constraints
 
@@ -302,6 +307,8 @@ class Device:
                 else max_active_codes_supported
             ),
             code_constraints=tuple(constraints),
+            supports_backup_access_code_pool=info.slot_count > 0,
+            backup_access_code_pool_enabled=backup_access_code_pool_enabled,
             has_native_entry_events=has_native_entry_events,
             supports_offline_access_codes=info.offline_pins,
             online_time_frame_options=tuple(online_time_frame_options),

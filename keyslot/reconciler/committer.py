@@ -1,9 +1,10 @@
 """Group commit: store writes from every lock's worker that arrive together share one
 transaction, so hundreds of outcomes cost one fsync instead of hundreds.
 
-A worker awaits its job until the transaction holding it has committed: an outcome is
-durable before the worker sends the next operation to its lock. Each job runs in its own
-savepoint, so one failing job fails alone.
+A worker awaits its job until the transaction holding it has committed and is on disk (the
+store's durability barrier, one fsync shared with whatever else committed meanwhile): an
+outcome is durable before the worker sends the next operation to its lock. Each job runs in
+its own savepoint, so one failing job fails alone.
 """
 
 from __future__ import annotations
@@ -75,16 +76,22 @@ class Committer:
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-                self._commit(batch)
+                results = self._commit(batch)
                 del batch  # its jobs hold whole passes' worth of records: let them go
+                if results is not None:
+                    await self._deliver(results)
+                del results
             if self._closing:
                 return
 
-    def _commit(self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]) -> None:
+    def _commit(
+        self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]
+    ) -> list[_Result] | None:
         """One transaction for the batch; if a job fails, the batch is rolled back and run
         again with each job in a savepoint of its own, so the failure stays with its job.
         (A job may run twice: a rolled-back run leaves nothing behind but a stale revision
-        in its worker's cache, which the next write re-reads.)"""
+        in its worker's cache, which the next write re-reads.) None: the commit failed and
+        every job was told."""
         results: list[_Result] | None
         try:
             with self._store.transaction():
@@ -92,9 +99,18 @@ class Committer:
         except Exception:  # noqa: BLE001 - find the failing job below, one savepoint each
             results = self._isolated(batch)
         if results is None:
-            return
+            return None
         self.stats.transactions += 1
         self.stats.jobs += len(batch)
+        return results
+
+    async def _deliver(self, results: list[_Result]) -> None:
+        """Hand each job its result once the commit is on disk (or the disk's refusal)."""
+        try:
+            await self._store.durable()
+        except Exception as exc:
+            log.exception("the store could not make %d reconciler jobs durable", len(results))
+            results = [(future, None, exc) for future, _, _ in results]
         for future, value, error in results:
             if future.done():  # its worker was cancelled; the job committed all the same
                 continue

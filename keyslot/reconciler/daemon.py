@@ -50,9 +50,11 @@ async def run(data_dir: Path, urls: Sequence[str], settings: Settings | None = N
     from keyslot.drivers import open_lock  # the caller picks the transports, not the reconciler
 
     clock = SystemClock()
-    store = Store.open(data_dir, clock=clock)
+    # Group commit: the committer waits for the shared fsync before each lock operation.
+    store = Store.open(data_dir, clock=clock, group_commit=True)
     try:
         _add_locks(store, urls, clock)
+        store.sync_durable()
 
         async def opener(device: DeviceRecord) -> SlotProgrammer:
             return await open_lock(device.lock_url, clock=clock, keys=store)

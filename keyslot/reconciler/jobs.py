@@ -23,6 +23,7 @@ from keyslot.model import (
 )
 from keyslot.protocol.slots import CodeRejected, DuplicateCode, FinalError, NoFreeSlot, Slot
 from keyslot.reconciler.ledger import Ledger, Outcome, appearance_of
+from keyslot.reconciler.memo import PassMemo
 from keyslot.reconciler.planner import (
     Adopt,
     Duplicate,
@@ -32,6 +33,7 @@ from keyslot.reconciler.planner import (
     Operation,
     Plan,
     Release,
+    Used,
 )
 from keyslot.reconciler.state import shown_of
 from keyslot.store import CodeRecord, Desired, Store, StoreConflict, UnmanagedRecord
@@ -82,6 +84,7 @@ class Book:
     persist_observed: bool = True
     writes: int = 0  # code rows written (for the benchmark's commits-per-second)
     touched: set[str] = field(default_factory=set)  # codes already settled in this pass
+    memo: PassMemo = field(default_factory=PassMemo)  # the worker's, kept across passes
 
     # -- one code ----------------------------------------------------------------------
 
@@ -188,6 +191,8 @@ class Book:
             elif isinstance(finding, External):
                 self.apply(cid, partial(ledger.external, finding=finding))
             elif isinstance(finding, NoSpace):
+                if self._reported(cid, AccessCodeErrorCode.NO_SPACE_FOR_ACCESS_CODE_ON_DEVICE):
+                    continue
                 error = AccessCodeError(
                     AccessCodeErrorCode.NO_SPACE_FOR_ACCESS_CODE_ON_DEVICE,
                     "the lock has no free slot for this code",
@@ -195,7 +200,20 @@ class Book:
                 )
                 self.apply(cid, partial(ledger.issue, error=error))
             elif isinstance(finding, Duplicate):
+                if self._reported(cid, AccessCodeErrorCode.DUPLICATE_CODE_ON_DEVICE):
+                    continue
                 self.apply(cid, partial(ledger.issue, error=self._duplicate(finding, ledger)))
+            elif isinstance(finding, Used):
+                self.apply(cid, partial(ledger.used, gone=True))
+
+    def _reported(self, access_code_id: str, error_code: AccessCodeErrorCode) -> bool:
+        """The code already carries this error: `Ledger.issue` would change nothing (a lock
+        that stays full must not cost a write per code per pass). It counts as settled."""
+        record = self.records.get(access_code_id)
+        if record is None or not any(e.error_code == error_code for e in record.access_code.errors):
+            return False
+        self.touched.add(access_code_id)
+        return True
 
     def _duplicate(self, finding: Duplicate, ledger: Ledger) -> AccessCodeError:
         unmanaged = next(
@@ -218,9 +236,15 @@ class Book:
 
     def refresh(self, ledger: Ledger) -> None:
         """Statuses that change with time alone (a schedule starting, a window opening);
-        codes this pass already committed are settled."""
+        codes this pass already committed are settled. A code without a time frame whose
+        stored version settled unchanged before (same lock capabilities) is skipped."""
+        memo = self.memo
         for cid in [c for c in self.records if c not in self.touched]:
-            self.apply(cid, ledger.settle)
+            record = self.records[cid]
+            if memo.quiet(record, ledger.lock):
+                continue
+            if self.apply(cid, ledger.settle) is record:
+                memo.settled_unchanged(record, ledger.lock)
 
     # -- codes keyslot did not put there -----------------------------------------------
 

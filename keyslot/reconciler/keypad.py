@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyslot.model import AccessDeniedReason, EventType, UnlockMethod
 from keyslot.protocol.slots import KeyslotError, LockEvent, LockEventKind, SlotProgrammer
+from keyslot.reconciler.one_time import after_use
 
 if TYPE_CHECKING:
     from keyslot.reconciler.worker import DeviceWorker
@@ -69,6 +70,8 @@ async def handle(worker: DeviceWorker, event: LockEvent) -> None:
         info = worker.info
         if kind is LockEventKind.CODE_CHANGED and info is not None and not info.codes_readable:
             await _mark_tampered(worker, event.slot)
+        if kind is LockEventKind.ONE_TIME_CODE_USED:  # spent before the next read finds it gone
+            await after_use(worker, _code_at(worker, event.slot))
         worker.wake()
         return
     if kind is LockEventKind.ONLINE:
@@ -94,6 +97,8 @@ async def handle(worker: DeviceWorker, event: LockEvent) -> None:
         )
 
     await shared.committer.run(job)
+    if kind is LockEventKind.KEYPAD_UNLOCK:
+        await after_use(worker, code_id)  # a one-time code comes off the lock now
 
 
 async def _mark_tampered(worker: DeviceWorker, slot: int | None) -> None:

@@ -119,6 +119,8 @@ def spec_of(record: CodeRecord, fingerprint: Fingerprint) -> CodeSpec:
         hold=state.refused == key,
         removal_accepted=state.removal_accepted == key,
         record=state.record,
+        one_time=code.is_one_time_use,
+        spent=state.spent,
     )
 
 
@@ -410,6 +412,24 @@ class Ledger:
         changed = replace(record, access_code=code.with_error(error))
         event = self.event(EventType.ACCESS_CODE_FAILED_TO_SET_ON_DEVICE, code)
         return Outcome(changed, [event])
+
+    def used(self, record: CodeRecord, *, gone: bool = False) -> Outcome:
+        """A one-time code opened the lock: it is spent and comes off the lock for good.
+
+        `gone`: its slot was found empty already (the lock removed it by itself).
+        """
+        state = _slot_state(record, self.fingerprint)
+        if state.spent and not gone:
+            return Outcome(record)
+        was_on = gone and state.record is not None and state.record.phase is not Phase.WRITING
+        if gone:
+            state = replace(state, record=None)
+        changed = self.with_state(record, replace(state, spent=True))
+        outcome = self.settle(changed, was=record.access_code)
+        if was_on:
+            code = record.access_code
+            outcome.events.append(self.event(EventType.ACCESS_CODE_REMOVED_FROM_DEVICE, code))
+        return outcome
 
     def tampered(self, record: CodeRecord) -> CodeRecord:
         """A keypad event says this code's slot changed in a way the lock cannot show."""

@@ -39,6 +39,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "Release",
+    "Used",
     "accepted_change",
     "plan",
 ]
@@ -120,6 +121,14 @@ class External:
 
 
 @dataclass(frozen=True, slots=True)
+class Used:
+    """A one-time code's slot is empty: the lock removed it after its use. Never set again."""
+
+    access_code_id: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class NoSpace:
     access_code_id: str
 
@@ -133,7 +142,7 @@ class Duplicate:
     other_access_code_id: str | None
 
 
-Finding = Adopt | Keep | Release | External | NoSpace | Duplicate
+Finding = Adopt | Keep | Release | External | NoSpace | Duplicate | Used
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +235,9 @@ def _gone(spec: CodeSpec) -> Change:
 
 def _on_empty_slot(work: _Work, spec: CodeSpec, rec: SlotRecord, target: Content | None) -> None:
     index = rec.index
+    if rec.phase is Phase.SET and target is not None and target.one_time:
+        work.findings.append(Used(spec.access_code_id, index))
+        return
     if rec.phase is Phase.SET and target is not None:
         accepted = spec.allow_external_modification
         slot = work.slots[index]

@@ -100,13 +100,19 @@ class Content:
     code: str = field(repr=False)
     name: str | None = None
     schedule: Schedule | None = None
+    one_time: bool = False  # the lock itself removes the code after its first use
 
     def entry(self) -> SlotEntry:
-        return SlotEntry(code=self.code, name=self.name, schedule=self.schedule)
+        return SlotEntry(
+            code=self.code, name=self.name, schedule=self.schedule, one_time=self.one_time
+        )
 
     def __repr__(self) -> str:
         code = f"<{len(self.code)} chars>"
-        return f"Content(code={code}, name={self.name!r}, schedule={self.schedule!r})"
+        return (
+            f"Content(code={code}, name={self.name!r}, schedule={self.schedule!r}, "
+            f"one_time={self.one_time})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,28 +173,38 @@ class SlotState:
     """What the reconciler keeps per access code in the store (`CodeRecord.slot_state`).
 
     `refused` and `removal_accepted` hold a key of the content (PIN fingerprint and name) they
-    were decided for, so both lapse by themselves when the owner changes the code.
+    were decided for, so both lapse by themselves when the owner changes the code. `spent`
+    marks a one-time code that has been used: it never goes on the lock again.
     """
 
     record: SlotRecord | None = None
     refused: str | None = None
     removal_accepted: str | None = None
+    spent: bool = False
 
     VERSION = 1
 
     @property
     def empty(self) -> bool:
-        return self.record is None and self.refused is None and self.removal_accepted is None
+        return (
+            self.record is None
+            and self.refused is None
+            and self.removal_accepted is None
+            and not self.spent
+        )
 
     def to_json(self) -> dict[str, Any] | None:
         if self.empty:
             return None
-        return {
+        out: dict[str, Any] = {
             "v": self.VERSION,
             "slot": None if self.record is None else self.record.to_json(),
             "refused": self.refused,
             "removal_accepted": self.removal_accepted,
         }
+        if self.spent:  # only when set, so older records read back unchanged
+            out["spent"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> SlotState:
@@ -202,6 +218,7 @@ class SlotState:
                 record=None if slot is None else SlotRecord.from_json(slot),
                 refused=data.get("refused"),
                 removal_accepted=data.get("removal_accepted"),
+                spent=bool(data.get("spent", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SlotStateError(f"a stored slot state is damaged: {exc}") from None
@@ -214,6 +231,7 @@ class CodeSpec:
     `hold` says a final error stands for the current content (e.g. code_constraints_violated):
     the same write would fail the same way, so none is sent until the code changes.
     `removal_accepted` says a removal at the keypad was accepted (external modification allowed).
+    `one_time`: the code opens the lock once; `spent`: it has (so it stays off the lock).
     """
 
     access_code_id: str
@@ -227,6 +245,8 @@ class CodeSpec:
     hold: bool = False
     removal_accepted: bool = False
     record: SlotRecord | None = None
+    one_time: bool = False
+    spent: bool = False
 
     @property
     def time_bound(self) -> bool:

@@ -51,9 +51,11 @@ def _due(spec: CodeSpec, now: datetime, native: bool, timing: Timing) -> tuple[b
 def target_content(spec: CodeSpec, now: datetime, lock: LockInfo, timing: Timing) -> Content | None:
     """What the code's slot should hold at `now`, or None when the code belongs off the lock.
 
-    A lock that keeps no names is sent none, so a new name alone costs it no write.
+    A lock that keeps no names is sent none, so a new name alone costs it no write. A
+    one-time code is programmed as such where the lock has one-time codes; once used
+    (`spent`) it belongs off the lock for good.
     """
-    if spec.removing or spec.code is None or spec.hold or spec.removal_accepted:
+    if spec.removing or spec.code is None or spec.hold or spec.removal_accepted or spec.spent:
         return None
     due, scheduled = _due(spec, now, lock.native_schedules, timing)
     if not due:
@@ -62,7 +64,7 @@ def target_content(spec: CodeSpec, now: datetime, lock: LockInfo, timing: Timing
     if scheduled and spec.starts_at is not None and spec.ends_at is not None:
         schedule = Schedule(spec.starts_at, spec.ends_at)
     name = spec.name if lock.name_rules is not None else None
-    return Content(spec.code, name, schedule)
+    return Content(spec.code, name, schedule, one_time=spec.one_time and lock.one_time_codes)
 
 
 def settled_status(

@@ -30,8 +30,10 @@ from keyslot.protocol.slots import (
     SlotNotFound,
     SlotProgrammer,
 )
+from keyslot.reconciler.backup_pool import keep_pool
 from keyslot.reconciler.jobs import Book, record_health, slot_codes
-from keyslot.reconciler.ledger import Ledger, spec_of
+from keyslot.reconciler.ledger import Ledger
+from keyslot.reconciler.memo import PassMemo
 from keyslot.reconciler.planner import Operation, Plan, plan
 from keyslot.reconciler.policy import Backoff
 from keyslot.reconciler.settings import Shared
@@ -81,6 +83,7 @@ class DeviceWorker:
         self._due_at: float | None = None  # when the idle wait ends (monotonic)
         self.backoff = Backoff(shared.settings.retry, shared.rng)
         self._fingerprint: Fingerprint = shared.fingerprint
+        self._memo = PassMemo()  # per-code work that unchanged codes need not redo
         self.stats = WorkerStats()
         self.idle = asyncio.Event()  # set while no pass is running (tests wait on it)
         self.idle.set()
@@ -338,10 +341,26 @@ class DeviceWorker:
         store = shared.store
         records = {r.access_code_id: r for r in slot_codes(store, self.device_id)}
         unmanaged = {u.access_code_id: u for u in store.unmanaged.for_device(self.device_id)}
-        book = Book(store, self.device_id, records, unmanaged, shared.settings.persist_observed)
+        pool = await keep_pool(  # backups first, so this pass programs them too
+            shared,
+            self.device_id,
+            info,
+            records,
+            unmanaged=unmanaged.values(),
+            fingerprint=self._fingerprint,
+        )
+        self._memo.keep_only(records)
+        book = Book(
+            store,
+            self.device_id,
+            records,
+            unmanaged,
+            shared.settings.persist_observed,
+            memo=self._memo,
+        )
         observed, fresh = await self._observe(lock, info)
         now = shared.clock.now()
-        specs = [spec_of(r, self._fingerprint) for r in records.values()]
+        specs = [self._memo.spec(r, self._fingerprint) for r in records.values()]
         removals = {
             u.slot: u.access_code_id
             for u in unmanaged.values()
@@ -381,6 +400,8 @@ class DeviceWorker:
         def refresh_job() -> None:
             ledger = self.ledger(refresh_at)
             book.refresh(ledger)
+            if pool is not None:
+                pool.report(book, ledger)
             if table is not None:  # what the lock holds after this pass's operations
                 book.observed_table(table, ledger, final_checksum)
 

@@ -2,16 +2,20 @@
 
 A row's sealed body is bound to its id (AES-GCM associated data), so a body copied onto
 another row does not open. `code_fp` is a keyed fingerprint: equal PINs on a device are
-found with an index, without the PIN ever being readable from the file.
+found with an index, without the PIN ever being readable from the file. Decoded rows are
+kept in a `CodeCache`, valid for the one write they came from.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from keyslot.model.access_code import AccessCode, UnmanagedAccessCode
 from keyslot.model.common import ModelDecodeError, decode_time, format_time, format_time_or_none
+from keyslot.store import jsoncodec
+from keyslot.store.cache import CodeCache, body_tag
 from keyslot.store.db import Database
 from keyslot.store.errors import StoreConflict, StoreCorrupt, StoreNotFound
 from keyslot.store.pagination import decode_cursor, encode_cursor
@@ -29,8 +33,9 @@ def _in_clause(column: str, values: Sequence[str]) -> str:
 class AccessCodes:
     """Managed access codes with their slot, desired state, options and revision."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: CodeCache | None = None) -> None:
         self._db = db
+        self.cache = cache if cache is not None else CodeCache()
 
     # -- reading ------------------------------------------------------------------------
 
@@ -53,11 +58,28 @@ class AccessCodes:
 
     def with_code(self, device_id: str, code: str) -> list[CodeRecord]:
         """The codes of a device whose PIN is `code` (found by fingerprint)."""
-        fp = self._db.cipher.fingerprint(code)
-        return self._select("device_id = ? AND code_fp = ?", (device_id, fp))
+        return self.with_fingerprint(device_id, self._db.cipher.fingerprint(code))
 
     def with_fingerprint(self, device_id: str, fingerprint: str) -> list[CodeRecord]:
-        return self._select("device_id = ? AND code_fp = ?", (device_id, fingerprint))
+        """The codes of a device with this PIN fingerprint, through its index (sorted here:
+        asked to sort, SQLite would walk every code of the device in creation order)."""
+        rows = self._db.all(
+            f"SELECT {_CODE_COLUMNS}, created_at FROM access_codes "  # noqa: S608 - fixed SQL
+            "WHERE device_id = ? AND code_fp = ?",
+            (device_id, fingerprint),
+        )
+        rows.sort(key=lambda row: (row[4], row[0]))
+        return [self._decode(row) for row in rows]
+
+    def names(self, device_id: str, *, excluding: str | None = None) -> list[str | None]:
+        """The names of the codes that stay on a device, but `excluding` (from their column:
+        nothing is decrypted)."""
+        rows = self._db.all(
+            "SELECT name FROM access_codes WHERE device_id = ? AND desired = ? "
+            "AND access_code_id IS NOT ?",
+            (device_id, Desired.PRESENT.value, excluding),
+        )
+        return [None if r[0] is None else str(r[0]) for r in rows]
 
     def with_common_key(self, common_code_key: str) -> list[CodeRecord]:
         return self._select("common_code_key = ?", (common_code_key,))
@@ -86,34 +108,66 @@ class AccessCodes:
         limit: int | None = None,
     ) -> tuple[list[CodeRecord], str | None]:
         """One page in creation order and the cursor of the next page (None on the last)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if device_id is not None:
-            where.append("device_id = ?")
-            params.append(device_id)
-        if access_code_ids is not None:
-            if not access_code_ids:
-                return [], None
-            where.append(_in_clause("access_code_id", access_code_ids))
-            params.extend(access_code_ids)
-        if user_identifier_key is not None:
-            where.append("user_identifier_key = ?")
-            params.append(user_identifier_key)
-        if not include_absent:
-            where.append("desired = ?")
-            params.append(Desired.PRESENT.value)
-        if cursor is not None:
-            created_at, last_id = decode_cursor(cursor)
-            where.append("(created_at, access_code_id) > (?, ?)")
-            params.extend((created_at, last_id))
-        records = self._select(
-            " AND ".join(where) or "1", params, limit=None if limit is None else limit + 1
+        where, params = _page_filter(
+            device_id, access_code_ids, user_identifier_key, include_absent, cursor
         )
+        if where is None:
+            return [], None
+        records = self._select(where, params, limit=None if limit is None else limit + 1)
         if limit is None or len(records) <= limit:
             return records, None
         records = records[:limit]
         last = records[-1].access_code
         return records, encode_cursor(format_time(last.created_at), last.access_code_id)
+
+    def page_json(
+        self,
+        *,
+        device_id: str | None = None,
+        access_code_ids: Sequence[str] | None = None,
+        user_identifier_key: str | None = None,
+        include_absent: bool = True,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[bytes], str | None]:
+        """`page`, each code as the UTF-8 JSON of Seam's object (`to_dict()`), mostly from
+        the cache: a long list neither decodes nor encodes the codes that did not change."""
+        where, params = _page_filter(
+            device_id, access_code_ids, user_identifier_key, include_absent, cursor
+        )
+        if where is None:
+            return [], None
+        sql = (
+            f"SELECT {_CODE_COLUMNS}, created_at FROM access_codes WHERE {where} "  # noqa: S608 - fixed SQL
+            "ORDER BY created_at, access_code_id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit) + 1}"
+        rows = self._db.all(sql, params)
+        more = limit is not None and len(rows) > limit
+        if more:
+            rows = rows[:limit]
+        encoded = [self._json_of(row) for row in rows]
+        if not more:
+            return encoded, None
+        return encoded, encode_cursor(str(rows[-1][4]), str(rows[-1][0]))
+
+    def encode(self, record: CodeRecord) -> bytes:
+        """The UTF-8 JSON of a record's `access_code` (`to_dict()`)."""
+        return jsoncodec.dumps(record.access_code.to_dict())
+
+    def _json_of(self, row: tuple[Any, ...]) -> bytes:
+        access_code_id, revision, _, body = row[:4]
+        tag = body_tag(body)
+        cached = self.cache.json(access_code_id, int(revision), tag)
+        if cached is not None:
+            return cached
+        record = self.cache.record(access_code_id, int(revision), tag)
+        if record is None:  # decoded for the list only: the record tier is for re-readers
+            record = self._decode(row, keep=False)
+        data = self.encode(record)
+        self.cache.keep_json(access_code_id, int(revision), tag, data)
+        return data
 
     def _select(
         self, where: str, params: Sequence[Any], *, limit: int | None = None
@@ -126,21 +180,17 @@ class AccessCodes:
             sql += f" LIMIT {int(limit)}"
         return [self._decode(row) for row in self._db.all(sql, params)]
 
-    def _decode(self, row: tuple[Any, ...]) -> CodeRecord:
-        access_code_id, revision, updated_at, body = row
+    def _decode(self, row: tuple[Any, ...], *, keep: bool = True) -> CodeRecord:
+        access_code_id, revision, updated_at, body = row[:4]
+        tag = body_tag(body)
+        cached = self.cache.record(access_code_id, int(revision), tag)
+        if cached is not None:
+            return cached
         data = self._db.open_json(body, f"access_codes:{access_code_id}")
-        try:
-            return CodeRecord(
-                access_code=AccessCode.from_dict(data["access_code"]),
-                slot=data.get("slot"),
-                slot_state=data.get("slot_state"),
-                desired=Desired(data.get("desired", Desired.PRESENT.value)),
-                options=CodeOptions.from_dict(data.get("options") or {}),
-                revision=int(revision),
-                updated_at=decode_time(updated_at, "updated_at"),
-            )
-        except (ModelDecodeError, KeyError, ValueError, TypeError) as exc:
-            raise StoreCorrupt(f"access code {access_code_id} cannot be read back: {exc}") from exc
+        record = _record_from(access_code_id, int(revision), updated_at, data)
+        if keep:
+            self.cache.keep_record(int(revision), tag, record)
+        return record
 
     # -- writing ------------------------------------------------------------------------
 
@@ -163,7 +213,7 @@ class AccessCodes:
                     f"not {expected_revision}"
                 )
             revision = current + 1
-            now = self._db.clock.now()
+            updated_at = format_time(self._db.clock.now())
             body = {
                 "access_code": code.to_dict(),
                 "slot": record.slot,
@@ -171,6 +221,8 @@ class AccessCodes:
                 "desired": record.desired.value,
                 "options": record.options.to_dict(),
             }
+            plain = jsoncodec.dumps(body, sort_keys=True)
+            sealed = self._db.cipher.seal(plain, f"access_codes:{code.access_code_id}")
             values = (
                 code.device_id,
                 None if code.code is None else self._db.cipher.fingerprint(code.code),
@@ -181,12 +233,12 @@ class AccessCodes:
                 format_time_or_none(code.starts_at),
                 format_time_or_none(code.ends_at),
                 format_time(code.created_at),
-                format_time(now),
+                updated_at,
                 record.slot,
                 record.desired.value,
                 revision,
                 record.options.user_identifier_key,
-                self._db.seal_json(body, f"access_codes:{code.access_code_id}"),
+                sealed,
                 code.access_code_id,
             )
             if row is None:
@@ -205,7 +257,10 @@ class AccessCodes:
                     "user_identifier_key = ?, body = ? WHERE access_code_id = ?",
                     values,
                 )
-        return self.require(code.access_code_id)  # as a later get() will see it
+            # as a later get() will see it: decoded from the very JSON that was sealed
+            stored = _record_from(code.access_code_id, revision, updated_at, jsoncodec.loads(plain))
+            self.cache.keep_record(revision, body_tag(sealed), stored)
+        return stored
 
     def update(self, access_code_id: str, change: Callable[[CodeRecord], CodeRecord]) -> CodeRecord:
         """Read, change and write one code atomically (no other writer can come between)."""
@@ -222,7 +277,75 @@ class AccessCodes:
             cursor = self._db.execute(
                 "DELETE FROM access_codes WHERE access_code_id = ?", (access_code_id,)
             )
+        self.cache.forget(access_code_id)
         return cursor.rowcount > 0
+
+
+def _page_filter(
+    device_id: str | None,
+    access_code_ids: Sequence[str] | None,
+    user_identifier_key: str | None,
+    include_absent: bool,
+    cursor: str | None,
+) -> tuple[str | None, list[Any]]:
+    """The WHERE clause of a page and its parameters (None: nothing can match)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if device_id is not None:
+        where.append("device_id = ?")
+        params.append(device_id)
+    if access_code_ids is not None:
+        if not access_code_ids:
+            return None, []
+        where.append(_in_clause("access_code_id", access_code_ids))
+        params.extend(access_code_ids)
+    if user_identifier_key is not None:
+        where.append("user_identifier_key = ?")
+        params.append(user_identifier_key)
+    if not include_absent:
+        where.append("desired = ?")
+        params.append(Desired.PRESENT.value)
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor)
+        where.append("(created_at, access_code_id) > (?, ?)")
+        params.extend((created_at, last_id))
+    return " AND ".join(where) or "1", params
+
+
+_DEFAULT_OPTIONS = CodeOptions()
+_DEFAULT_OPTIONS_JSON = _DEFAULT_OPTIONS.to_dict()
+
+
+def _record_from(access_code_id: str, revision: int, updated_at: str, data: Any) -> CodeRecord:
+    """A record from its decrypted body and plain columns.
+
+    Strings that many codes share (device and workspace ids, mutation messages) are
+    interned and default options shared, so cached records stay small.
+    """
+    try:
+        code = data["access_code"]
+        for key in ("device_id", "workspace_id"):
+            if isinstance(code.get(key), str):
+                code[key] = sys.intern(code[key])
+        for mutation in code.get("pending_mutations") or ():
+            if isinstance(mutation, dict) and isinstance(mutation.get("message"), str):
+                mutation["message"] = sys.intern(mutation["message"])
+        options = data.get("options") or {}
+        return CodeRecord(
+            access_code=AccessCode.from_dict(code),
+            slot=data.get("slot"),
+            slot_state=data.get("slot_state"),
+            desired=Desired(data.get("desired", Desired.PRESENT.value)),
+            options=(
+                _DEFAULT_OPTIONS
+                if options == _DEFAULT_OPTIONS_JSON
+                else CodeOptions.from_dict(options)
+            ),
+            revision=revision,
+            updated_at=decode_time(updated_at, "updated_at"),
+        )
+    except (ModelDecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise StoreCorrupt(f"access code {access_code_id} cannot be read back: {exc}") from exc
 
 
 class UnmanagedCodes:

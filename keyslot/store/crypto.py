@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -29,6 +30,7 @@ KEY_FILE_NAME = "store.key"
 KEY_BYTES = 32
 _NONCE_BYTES = 12
 _FORMAT_V1 = b"\x01"
+_REMEMBERED_FINGERPRINTS = 16384
 
 
 def parse_key(text: str) -> bytes:
@@ -95,6 +97,11 @@ class Cipher:
         self._aead = AESGCM(_derive(master_key, b"keyslot store aead v1"))
         self._fingerprint_key = _derive(master_key, b"keyslot code fingerprint v1")
         self._check = _derive(master_key, b"keyslot store key check v1")
+        # The reconciler fingerprints every code of a lock on each pass: remember recent ones
+        # (in memory only, like the decoded codes themselves).
+        self._fingerprints = functools.lru_cache(maxsize=_REMEMBERED_FINGERPRINTS)(
+            self._code_digest
+        )
 
     def seal(self, plaintext: bytes, aad: str) -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)
@@ -120,6 +127,9 @@ class Cipher:
 
     def fingerprint(self, code: str) -> str:
         """A keyed digest of a PIN: equal codes compare equal, but the digest reveals nothing."""
+        return self._fingerprints(code)
+
+    def _code_digest(self, code: str) -> str:
         mac = hmac.new(self._fingerprint_key, code.encode("utf-8"), hashlib.sha256)
         return mac.hexdigest()
 

@@ -1,14 +1,20 @@
 """The SQLite connection: WAL, durable commits, one writer, nested transactions, sealed JSON.
 
-Durability: `journal_mode=WAL` with `synchronous=FULL`. In WAL mode NORMAL survives a crash
-of the process but may lose the last commits on power loss, and an accepted API call must
-survive a gateway that loses power right after answering; FULL costs one fsync of the WAL
-per commit, which a gateway's write rate easily affords.
+Durability, two ways (an accepted change must survive a power cut right after it was
+answered):
+
+- default, `synchronous=FULL`: each commit fsyncs the WAL before it returns. Short-lived
+  processes (the `keyslot codes ...` commands) use it: their few commits are on disk when
+  each call returns, with nothing to remember.
+- `group_commit=True`, `synchronous=NORMAL`: commits do not fsync; a caller that must be
+  durable before it answers awaits `durable()`, which shares one fsync among every commit
+  made before it started (see `keyslot.store.durability` for why that is as safe). The
+  gateway uses it: concurrent requests then cost one fsync per batch, not one each.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import sqlite3
 import threading
@@ -19,7 +25,9 @@ from typing import Any
 
 from keyslot.model.common import format_time, new_id
 from keyslot.protocol.clock import Clock, SystemClock
+from keyslot.store import jsoncodec
 from keyslot.store.crypto import Cipher
+from keyslot.store.durability import DurabilityBarrier
 from keyslot.store.errors import StoreConflict, StoreCorrupt, StoreError, StoreKeyError
 from keyslot.store.migrations import current_version, migrate
 
@@ -55,12 +63,22 @@ def _create_private(path: Path) -> None:
 class Database:
     """One connection used by one writer at a time; every mutation runs in a transaction."""
 
-    def __init__(self, path: Path | str, cipher: Cipher, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        cipher: Cipher,
+        *,
+        clock: Clock | None = None,
+        group_commit: bool = False,
+    ) -> None:
         self.path = str(path)
         self.cipher = cipher
         self.clock: Clock = clock or SystemClock()
+        self.group_commit = group_commit and self.path != MEMORY
         self._lock = threading.RLock()
         self._depth = 0
+        self._commits = 0  # top-level commits (and writes outside a transaction) so far
+        self.durability: DurabilityBarrier | None = None
         self._after_commit: list[tuple[int, Callable[[], None]]] = []  # (nesting level, cb)
         if self.path != MEMORY:
             _create_private(Path(self.path))
@@ -74,12 +92,28 @@ class Database:
             self._configure()
             migrate(self._conn, now=self.now_text())
             self._check_key()
+            if self.group_commit:
+                self.durability = self._open_barrier()
+                self.durability.sync()
         except sqlite3.DatabaseError as exc:
-            self._conn.close()
+            self._close_connection()
             raise StoreCorrupt(f"{self.path} is not a usable keyslot database: {exc}") from exc
         except BaseException:
-            self._conn.close()
+            self._close_connection()
             raise
+
+    def _open_barrier(self) -> DurabilityBarrier:
+        try:
+            return DurabilityBarrier(self.path, lambda: self._commits)
+        except OSError as exc:
+            raise StoreError(f"cannot open {self.path} for syncing: {exc.strerror}") from exc
+
+    def _close_connection(self) -> None:
+        """Close SQLite's connection, then the barrier's descriptors (never the other way:
+        closing a descriptor of the file drops the process's locks on it)."""
+        self._conn.close()
+        if self.durability is not None:
+            self.durability.close()
 
     def _configure(self) -> None:
         conn = self._conn
@@ -88,7 +122,7 @@ class Database:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
-        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA synchronous = {'NORMAL' if self.group_commit else 'FULL'}")
         conn.execute("PRAGMA foreign_keys = ON")
 
     def _check_key(self) -> None:
@@ -143,6 +177,7 @@ class Database:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise StoreError(f"the store could not commit: {exc}") from exc
+                self._commits += 1
                 self._run_after_commit()
                 return
             self._conn.execute(f"RELEASE {savepoint}")
@@ -170,7 +205,13 @@ class Database:
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
         with self._lock, _wrapped():
-            return self._conn.execute(sql, params)
+            if self._depth:
+                return self._conn.execute(sql, params)
+            before = self._conn.total_changes
+            cursor = self._conn.execute(sql, params)
+            if self._conn.total_changes != before:  # a write that committed by itself
+                self._commits += 1
+            return cursor
 
     def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         with self._lock, _wrapped():
@@ -180,6 +221,24 @@ class Database:
     def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         with self._lock, _wrapped():
             return list(self._conn.execute(sql, params).fetchall())
+
+    # -- durability ---------------------------------------------------------------------
+
+    @property
+    def commits(self) -> int:
+        """How many commits this connection has made (a durability barrier's clock)."""
+        return self._commits
+
+    async def durable(self) -> None:
+        """Return once every commit made so far is on disk (at once without group commit:
+        each commit was synced before it returned)."""
+        if self.durability is not None:
+            await self.durability.wait()
+
+    def sync_durable(self) -> None:
+        """`durable()` without an event loop: fsyncs in the calling thread if needed."""
+        if self.durability is not None:
+            self.durability.sync()
 
     def schema_version(self) -> int:
         with self._lock, _wrapped():
@@ -200,14 +259,13 @@ class Database:
     # -- sealed JSON --------------------------------------------------------------------
 
     def seal_json(self, value: Any, aad: str) -> bytes:
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
-        return self.cipher.seal_text(text, aad)
+        return self.cipher.seal(jsoncodec.dumps(value, sort_keys=True), aad)
 
     def open_json(self, blob: bytes, aad: str) -> Any:
-        text = self.cipher.open_text(bytes(blob), aad)
+        plain = self.cipher.open(bytes(blob), aad)
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return jsoncodec.loads(plain)
+        except ValueError as exc:  # not JSON, or not UTF-8
             raise StoreCorrupt(f"stored JSON of {aad.split(':', 1)[0]} is damaged") from exc
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -231,5 +289,8 @@ class Database:
         with self._lock:
             if self._depth:
                 raise StoreError("the store cannot close inside a transaction")
+            if self.durability is not None and self.durability.pending:
+                with contextlib.suppress(StoreError):  # waiters were told; closing still closes
+                    self.durability.sync()
             self.checkpoint(wait=False)
-            self._conn.close()
+            self._close_connection()

@@ -15,6 +15,7 @@ from keyslot.model.common import (
 )
 from keyslot.model.device import DeviceError, DeviceWarning, DeviceWarningCode
 from keyslot.model.issues import DeviceErrorCode
+from keyslot.store.cache import body_tag
 from keyslot.store.db import Database
 from keyslot.store.errors import StoreConflict, StoreCorrupt, StoreNotFound
 from keyslot.store.lockinfo import lock_info_from_dict, lock_info_to_dict
@@ -44,11 +45,16 @@ def _warning_from_dict(data: Mapping[str, Any]) -> DeviceWarning:
     )
 
 
+_CACHED_DEVICES = 4096
+
+
 class Devices:
-    """The locks of this gateway."""
+    """The locks of this gateway. Decoded rows are kept while the row is unchanged (every
+    write seals the body anew, so its nonce names one write)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: dict[str, tuple[tuple[Any, ...], bytes, DeviceRecord]] = {}
 
     def get(self, device_id: str) -> DeviceRecord | None:
         row = self._db.one(f"SELECT {_COLUMNS} FROM devices WHERE device_id = ?", (device_id,))  # noqa: S608 - fixed SQL
@@ -83,6 +89,17 @@ class Devices:
         return [self._decode(row) for row in rows]
 
     def _decode(self, row: tuple[Any, ...]) -> DeviceRecord:
+        columns, tag = row[:-1], body_tag(row[-1])
+        known = self._cache.get(row[0])
+        if known is not None and known[0] == columns and known[1] == tag:
+            return known[2]
+        record = self._decode_row(row)
+        if len(self._cache) >= _CACHED_DEVICES:
+            self._cache.clear()
+        self._cache[record.device_id] = (columns, tag, record)
+        return record
+
+    def _decode_row(self, row: tuple[Any, ...]) -> DeviceRecord:
         device_id, created_at, updated_at, online, suspended_until, reason, body = row
         data = self._db.open_json(body, f"devices:{device_id}")
         try:
@@ -168,4 +185,5 @@ class Devices:
         """Forget a lock and, by cascade, its codes and observed slots."""
         with self._db.transaction():
             cursor = self._db.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
+        self._cache.pop(device_id, None)
         return cursor.rowcount > 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from keyslot.backup_codes import pool_size
 from keyslot.model.access_code import AccessCode, UnmanagedAccessCode
 from keyslot.model.device import Device, DeviceError, DeviceWarning
 from keyslot.protocol.slots import LockInfo, Schedule, SlotStatus
@@ -81,6 +82,8 @@ class CodeRecord:
     reconciler must commit `slot`/`slot_state` *before* it writes to the lock.
     `revision` grows by one on every write; pass it back as `expected_revision` to refuse
     overwriting a change made since it was read.
+    Records read from the store are shared (the store caches them): change one with
+    `dataclasses.replace`, never `slot_state` in place.
     """
 
     access_code: AccessCode
@@ -140,6 +143,7 @@ class DeviceRecord:
             online=self.online,
             errors=self.errors,
             warnings=self.warnings,
+            backup_access_code_pool_enabled=pool_size(self.settings) > 0,
         )
 
 

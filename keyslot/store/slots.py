@@ -51,12 +51,27 @@ class ObservedSlots:
         read_at: datetime,
         checksum: int | None = None,
     ) -> ObservedTable:
-        """Replace the whole observed table of a lock with a fresh full read."""
+        """Replace the whole observed table of a lock with a fresh full read.
+
+        Only the slots that differ from the stored table are written (a pass after one write
+        changes one row, not the lock's whole table); a row keeps the time it last changed.
+        """
         observed = tuple(s if isinstance(s, ObservedSlot) else self.observe(s) for s in slots)
         with self._db.transaction():
-            self._db.execute("DELETE FROM observed_slots WHERE device_id = ?", (device_id,))
-            for item in observed:
-                self._write(device_id, item, read_at)
+            rows = self._db.all(
+                f"SELECT {_COLUMNS} FROM observed_slots WHERE device_id = ?",  # noqa: S608 - fixed SQL
+                (device_id,),
+            )
+            stored = {item.index: item for item in map(self._decode, rows)}
+            wanted = {item.index: item for item in observed}
+            for index in stored.keys() - wanted.keys():
+                self._db.execute(
+                    "DELETE FROM observed_slots WHERE device_id = ? AND slot = ?",
+                    (device_id, index),
+                )
+            for index, item in wanted.items():
+                if stored.get(index) != item:
+                    self._write(device_id, item, read_at)
             self._db.execute(
                 "INSERT INTO observed_tables (device_id, read_at, checksum) VALUES (?, ?, ?) "
                 "ON CONFLICT(device_id) DO UPDATE SET read_at = excluded.read_at, "

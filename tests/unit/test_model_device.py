@@ -63,7 +63,8 @@ def test_code_properties_come_from_lock_info() -> None:
     assert props["name"] == "Nuki Keypad 2.0"
     assert props["appearance"] == {"name": "Nuki Keypad 2.0"}
     assert props["has_native_entry_events"] is True
-    assert props["supports_backup_access_code_pool"] is False
+    assert props["supports_backup_access_code_pool"] is True  # a lock with slots
+    assert props["backup_access_code_pool_enabled"] is False
     assert props["online_time_frame_options"] == []
     assert props["offline_time_frame_options"] == []
 

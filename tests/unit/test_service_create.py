@@ -372,20 +372,24 @@ def test_offline_codes_are_refused_where_unsupported(world: World) -> None:
         )
 
 
-def test_one_time_codes_need_a_lock_that_has_them(world: World) -> None:
-    with pytest.raises(InvalidInput, match="one-time"):
-        world.service.create_access_code(device_id=world.devices["kwikset"], is_one_time_use=True)
-    code, _ = world.service.create_access_code(
-        device_id=world.devices["split"], is_one_time_use=True
-    )
-    assert code.is_one_time_use
-
-
-def test_backup_pool_is_refused(world: World) -> None:
-    with pytest.raises(InvalidInput, match="backup"):
-        world.service.create_access_code(
-            device_id=world.devices["kwikset"], use_backup_access_code_pool=True
+def test_one_time_codes_on_any_lock(world: World) -> None:
+    # the split lock has one-time codes; on the Kwikset keyslot removes the code after use
+    for profile in ("split", "kwikset"):
+        code, _ = world.service.create_access_code(
+            device_id=world.devices[profile], is_one_time_use=True
         )
+        assert code.is_one_time_use
+
+
+def test_backup_pool_is_enabled_by_a_code_that_asks_for_it(world: World) -> None:
+    device_id = world.devices["kwikset"]
+    assert not world.service.get_device(device_id=device_id).properties.to_dict()[
+        "backup_access_code_pool_enabled"
+    ]
+    world.service.create_access_code(device_id=device_id, use_backup_access_code_pool=True)
+    assert world.service.get_device(device_id=device_id).properties.to_dict()[
+        "backup_access_code_pool_enabled"
+    ]
 
 
 def test_attempt_for_offline_device(world: World) -> None:

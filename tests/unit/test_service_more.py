@@ -236,9 +236,9 @@ def test_report_device_constraints(world: World) -> None:
         world.service.report_device_constraints(device_id="nope", min_code_length=4)
 
 
-def test_pull_backup_access_code_is_refused_honestly(world: World) -> None:
+def test_pull_backup_access_code_needs_the_pool(world: World) -> None:
     code, _ = world.service.create_access_code(device_id=world.devices["kwikset"])
-    with pytest.raises(InvalidInput, match="backup"):
+    with pytest.raises(InvalidInput, match="use_backup_access_code_pool"):
         world.service.pull_backup_access_code(access_code_id=code.access_code_id)
     with pytest.raises(AccessCodeNotFound):
         world.service.pull_backup_access_code(access_code_id="nope")
