@@ -12,14 +12,13 @@ from typing import Any, TextIO
 
 from keyslot.commands._local import (
     add_data_dir,
-    fail,
     mask,
     open_store,
     print_json,
     print_table,
     run_guarded,
 )
-from keyslot.commands.locks import find_device
+from keyslot.commands.locks import require_device
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -76,17 +75,12 @@ def _run(args: argparse.Namespace) -> int:
         if args.action == "list":
             device_id = None
             if args.lock is not None:
-                device = find_device(store, args.lock)
-                if device is None:
-                    return fail("no single lock has that id, name or URL")
-                device_id = device.device_id
+                device_id = require_device(store, args.lock).device_id
             codes, _ = service.list_access_codes(device_id=device_id)
             _show(codes, args, out, names=_device_names(store))
             return 0
         if args.action == "create":
-            device = find_device(store, args.lock)
-            if device is None:
-                return fail("no single lock has that id, name or URL")
+            device = require_device(store, args.lock)
             code, _ = service.create_access_code(
                 device_id=device.device_id,
                 name=args.name,

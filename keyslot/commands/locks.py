@@ -9,12 +9,12 @@ from typing import Any
 
 from keyslot.commands._local import (
     add_data_dir,
-    fail,
     open_store,
     print_json,
     print_table,
     run_guarded,
 )
+from keyslot.protocol.slots import FinalError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,20 @@ def find_device(store: Any, ref: str) -> Any:
         return found
     named = [d for d in store.devices.all() if d.name == ref]
     return named[0] if len(named) == 1 else None
+
+
+class NoSingleLock(FinalError):
+    """A lock reference that matches no lock in the store, or several."""
+
+    code = "no_single_lock"
+
+
+def require_device(store: Any, ref: str) -> Any:
+    """`find_device`, or `NoSingleLock` (which `run_guarded` reports) when it finds none."""
+    device = find_device(store, ref)
+    if device is None:
+        raise NoSingleLock("no single lock has that id, name or URL")
+    return device
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,9 +84,7 @@ def _run(args: argparse.Namespace) -> int:
             record = service.add_device(lock_url=args.url, name=args.name)
             out.write(f"{record.device_id}\n")
             return 0
-        device = find_device(store, args.lock)
-        if device is None:
-            return fail("no single lock has that id, name or URL")
+        device = require_device(store, args.lock)
         service.remove_device(device_id=device.device_id)
         out.write(f"removed {device.device_id} ({device.name})\n")
         return 0

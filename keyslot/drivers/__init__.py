@@ -17,6 +17,7 @@ __all__ = [
     "LockUrlError",
     "PairingKeyStore",
     "driver_module",
+    "float_option",
     "open_lock",
     "parse_lock_url",
     "schemes",
@@ -69,6 +70,22 @@ class LockUrl:
         if self.password is None:
             return self.raw
         return self.raw.replace(f":{self.password}@", ":***@", 1)
+
+
+def float_option(
+    url: LockUrl, name: str, default: float, *, query: Mapping[str, str] | None = None
+) -> float:
+    """A non-negative number option of a lock URL (from `query` if given), `default` if unset."""
+    text = (url.query if query is None else query).get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise LockUrlError(f"{name}={text!r} in {url.redacted} is not a number") from None
+    if value < 0:
+        raise LockUrlError(f"{name} in {url.redacted} cannot be negative")
+    return value
 
 
 def schemes() -> tuple[str, ...]:

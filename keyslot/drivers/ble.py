@@ -30,6 +30,7 @@ from keyslot.drivers.ble_url import (
     parse_ble_url,
     settings_for,
 )
+from keyslot.drivers.event_queue import BoundedEventStream
 from keyslot.protocol.ble_messages import (
     NO_EVENT,
     ChallengeReply,
@@ -83,39 +84,15 @@ _RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds of the clock, for eve
 _STOP_TIMEOUT = 5.0
 
 
-class _EventStream:
+class _EventStream(BoundedEventStream):
     """One reader's events; the oldest is dropped when a slow reader lets the queue fill."""
 
     def __init__(self, owner: BleLock) -> None:
+        super().__init__(EVENT_QUEUE_SIZE)
         self._owner = owner
-        self._queue: asyncio.Queue[LockEvent | None] = asyncio.Queue(EVENT_QUEUE_SIZE)
-        self.closed = False
-        self.dropped = 0
-
-    def push(self, event: LockEvent | None) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(event)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.push(None)
-
-    def __aiter__(self) -> _EventStream:
-        return self
-
-    async def __anext__(self) -> LockEvent:
-        if self.closed and self._queue.empty():
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            raise StopAsyncIteration
-        return event
 
     async def aclose(self) -> None:
-        self.close()
+        await super().aclose()
         self._owner.forget_stream(self)
 
 

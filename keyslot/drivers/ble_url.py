@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from keyslot.drivers import LockUrl, LockUrlError, parse_lock_url
+from keyslot.drivers import LockUrl, LockUrlError, float_option, parse_lock_url
 from keyslot.drivers.ble_link import BleOptions
 
 __all__ = ["DriverSettings", "address_from_url", "key_name", "parse_ble_url", "settings_for"]
@@ -74,19 +74,6 @@ class DriverSettings:
     resume: int = 2
 
 
-def _number(url: LockUrl, query: dict[str, str], name: str, default: float) -> float:
-    text = query.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise LockUrlError(f"{name}={text!r} in {url.redacted} is not a number") from None
-    if value < 0:
-        raise LockUrlError(f"{name} in {url.redacted} cannot be negative")
-    return value
-
-
 def settings_for(url: LockUrl, context: dict[str, Any]) -> DriverSettings:
     """Driver settings from the URL's options and the injected radio (context keys above)."""
     query = dict(url.query) or dict(parse_qsl(urlsplit(url.raw).query, keep_blank_values=True))
@@ -95,17 +82,17 @@ def settings_for(url: LockUrl, context: dict[str, Any]) -> DriverSettings:
         device=context.get(CONTEXT_DEVICE),
         client_backend=context.get(CONTEXT_CLIENT_BACKEND),
         scanner_backend=context.get(CONTEXT_SCANNER_BACKEND),
-        scan_timeout=_number(url, query, "scan_timeout", defaults.scan_timeout),
-        connect_timeout=_number(url, query, "connect_timeout", defaults.connect_timeout),
-        reply_timeout=_number(url, query, "timeout", defaults.reply_timeout),
-        attempts=max(1, int(_number(url, query, "attempts", defaults.attempts))),
+        scan_timeout=float_option(url, "scan_timeout", defaults.scan_timeout, query=query),
+        connect_timeout=float_option(url, "connect_timeout", defaults.connect_timeout, query=query),
+        reply_timeout=float_option(url, "timeout", defaults.reply_timeout, query=query),
+        attempts=max(1, int(float_option(url, "attempts", defaults.attempts, query=query))),
     )
-    page = int(_number(url, query, "page", 32))
+    page = int(float_option(url, "page", 32, query=query))
     if not 1 <= page <= 255:
         raise LockUrlError(f"page in {url.redacted} must be 1..255")
     return DriverSettings(
         options=options,
-        idle=_number(url, query, "idle", 30.0),
+        idle=float_option(url, "idle", 30.0, query=query),
         page=page,
-        resume=int(_number(url, query, "resume", 2)),
+        resume=int(float_option(url, "resume", 2, query=query)),
     )

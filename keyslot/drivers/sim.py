@@ -16,19 +16,18 @@ lost answer keeps the caller waiting, `seed` and `faults`
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from keyslot.drivers import LockUrl, LockUrlError, PairingKeyStore
+from keyslot.drivers import LockUrl, LockUrlError, PairingKeyStore, float_option
+from keyslot.drivers.event_queue import BoundedEventStream
 from keyslot.protocol.clock import Clock
 from keyslot.protocol.slots import (
     FinalError,
     KeyslotError,
-    LockEvent,
     LockInfo,
     LockTimeout,
     LockUnavailable,
@@ -80,43 +79,18 @@ def forget_firmware(lock_id: str) -> None:
     _REGISTRY.pop(lock_id, None)
 
 
-class _EventStream:
+class _EventStream(BoundedEventStream):
     """Events of one firmware for one reader: a bounded queue fed by `subscribe`.
 
     When a slow reader lets the queue fill, the oldest event is dropped and counted.
     """
 
     def __init__(self, firmware: LockFirmware, maxsize: int) -> None:
-        self._queue: asyncio.Queue[LockEvent | None] = asyncio.Queue(maxsize)
-        self._closed = False
-        self.dropped = 0
-        self._unsubscribe = firmware.subscribe(self._push)
+        super().__init__(maxsize)
+        self._unsubscribe = firmware.subscribe(self.push)
 
-    def _push(self, event: LockEvent | None) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(event)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._unsubscribe()
-            self._push(None)
-
-    def __aiter__(self) -> _EventStream:
-        return self
-
-    async def __anext__(self) -> LockEvent:
-        if self._closed and self._queue.empty():
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            raise StopAsyncIteration
-        return event
-
-    async def aclose(self) -> None:
-        self.close()
+    def _detach(self) -> None:
+        self._unsubscribe()
 
 
 class SimLock(SlotProgrammerBase):
@@ -215,19 +189,6 @@ class SimLock(SlotProgrammerBase):
         self._streams.clear()
 
 
-def _float_option(url: LockUrl, name: str, default: float) -> float:
-    text = url.option(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise LockUrlError(f"{name}={text!r} in {url.redacted} is not a number") from None
-    if value < 0:
-        raise LockUrlError(f"{name} in {url.redacted} cannot be negative")
-    return value
-
-
 def _fault_plan(url: LockUrl) -> FaultPlan | None:
     spec, seed_text = url.option("faults"), url.option("seed")
     if spec is None and seed_text is None:
@@ -283,8 +244,8 @@ async def open_url(
 ) -> SimLock:
     """Open a simulated lock. `context` may pass `firmware=` to drive an existing one."""
     del keys  # simulated locks need no pairing
-    latency = _float_option(url, "latency", 0.0)
-    timeout = _float_option(url, "timeout", 0.0)
+    latency = float_option(url, "latency", 0.0)
+    timeout = float_option(url, "timeout", 0.0)
     firmware = context.get("firmware")
     if not isinstance(firmware, LockFirmware):
         firmware = firmware_for(url, clock)

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from keyslot.model.common import (
     ModelDecodeError,
@@ -92,6 +92,69 @@ def _required_str(data: Mapping[str, Any], key: str) -> str:
     return value
 
 
+class _Identity(TypedDict):
+    access_code_id: str
+    device_id: str
+    workspace_id: str
+    created_at: datetime
+    name: str | None
+    code: str | None
+
+
+class _Issues(TypedDict):
+    errors: tuple[AccessCodeError, ...]
+    warnings: tuple[AccessCodeWarning, ...]
+
+
+def _decode_identity(data: Mapping[str, Any]) -> _Identity:
+    """The fields managed and unmanaged codes share, decoded in the order Seam lists them."""
+    return _Identity(
+        access_code_id=_required_str(data, "access_code_id"),
+        device_id=_required_str(data, "device_id"),
+        workspace_id=_required_str(data, "workspace_id"),
+        created_at=decode_time(data.get("created_at"), "created_at"),
+        name=_str_or_none(data, "name"),
+        code=_str_or_none(data, "code"),
+    )
+
+
+def _decode_issues(data: Mapping[str, Any]) -> _Issues:
+    return _Issues(
+        errors=tuple(AccessCodeError.from_dict(e) for e in data.get("errors") or ()),
+        warnings=tuple(AccessCodeWarning.from_dict(w) for w in data.get("warnings") or ()),
+    )
+
+
+def _decode_appearance(data: Mapping[str, Any]) -> Appearance | None:
+    appearance = data.get("appearance")
+    return None if appearance is None else Appearance.from_dict(appearance)
+
+
+def _identity_dict(code: AccessCode | UnmanagedAccessCode) -> dict[str, Any]:
+    """The leading keys of Seam's managed and unmanaged code objects (same order in both)."""
+    return {
+        "access_code_id": code.access_code_id,
+        "device_id": code.device_id,
+        "workspace_id": code.workspace_id,
+        "name": code.name,
+        "appearance": None if code.appearance is None else code.appearance.to_dict(),
+        "code": code.code,
+    }
+
+
+def _timing_dict(code: AccessCode | UnmanagedAccessCode) -> dict[str, Any]:
+    """The time frame, status and issues of Seam's managed and unmanaged code objects."""
+    return {
+        "type": code.type.value,
+        "starts_at": format_time_or_none(code.starts_at),
+        "ends_at": format_time_or_none(code.ends_at),
+        "status": code.status.value,
+        "created_at": format_time(code.created_at),
+        "errors": [e.to_dict() for e in code.errors],
+        "warnings": [w.to_dict() for w in code.warnings],
+    }
+
+
 def _status(data: Mapping[str, Any]) -> AccessCodeStatus:
     return decode_enum(AccessCodeStatus, data.get("status"), "access code status")
 
@@ -165,20 +228,9 @@ class AccessCode:
     def to_dict(self) -> dict[str, Any]:
         """Seam's `access_code` object (plus `appearance`, which SDKs ignore)."""
         return {
-            "access_code_id": self.access_code_id,
-            "device_id": self.device_id,
-            "workspace_id": self.workspace_id,
-            "name": self.name,
-            "appearance": None if self.appearance is None else self.appearance.to_dict(),
-            "code": self.code,
+            **_identity_dict(self),
             "common_code_key": self.common_code_key,
-            "type": self.type.value,
-            "starts_at": format_time_or_none(self.starts_at),
-            "ends_at": format_time_or_none(self.ends_at),
-            "status": self.status.value,
-            "created_at": format_time(self.created_at),
-            "errors": [e.to_dict() for e in self.errors],
-            "warnings": [w.to_dict() for w in self.warnings],
+            **_timing_dict(self),
             "pending_mutations": [m.to_dict() for m in self.pending_mutations],
             "is_managed": True,
             "is_backup": self.is_backup,
@@ -197,24 +249,17 @@ class AccessCode:
         """The inverse of `to_dict` (for stored JSON); raises `ModelDecodeError`."""
         if data.get("is_managed") is False:
             raise ModelDecodeError("an unmanaged access code is not an AccessCode")
-        appearance = data.get("appearance")
         return cls(
-            access_code_id=_required_str(data, "access_code_id"),
-            device_id=_required_str(data, "device_id"),
-            workspace_id=_required_str(data, "workspace_id"),
-            created_at=decode_time(data.get("created_at"), "created_at"),
-            name=_str_or_none(data, "name"),
-            code=_str_or_none(data, "code"),
+            **_decode_identity(data),
             common_code_key=_str_or_none(data, "common_code_key"),
             starts_at=decode_time_or_none(data.get("starts_at"), "starts_at"),
             ends_at=decode_time_or_none(data.get("ends_at"), "ends_at"),
             status=_status(data),
-            errors=tuple(AccessCodeError.from_dict(e) for e in data.get("errors") or ()),
-            warnings=tuple(AccessCodeWarning.from_dict(w) for w in data.get("warnings") or ()),
+            **_decode_issues(data),
             pending_mutations=tuple(
                 pending_mutation_from_dict(m) for m in data.get("pending_mutations") or ()
             ),
-            appearance=None if appearance is None else Appearance.from_dict(appearance),
+            appearance=_decode_appearance(data),
             is_backup=bool(data.get("is_backup", False)),
             is_backup_access_code_available=bool(
                 data.get("is_backup_access_code_available", False)
@@ -261,19 +306,8 @@ class UnmanagedAccessCode:
     def to_dict(self) -> dict[str, Any]:
         """Seam's `unmanaged_access_code` object."""
         return {
-            "access_code_id": self.access_code_id,
-            "device_id": self.device_id,
-            "workspace_id": self.workspace_id,
-            "name": self.name,
-            "appearance": None if self.appearance is None else self.appearance.to_dict(),
-            "code": self.code,
-            "type": self.type.value,
-            "starts_at": format_time_or_none(self.starts_at),
-            "ends_at": format_time_or_none(self.ends_at),
-            "status": self.status.value,
-            "created_at": format_time(self.created_at),
-            "errors": [e.to_dict() for e in self.errors],
-            "warnings": [w.to_dict() for w in self.warnings],
+            **_identity_dict(self),
+            **_timing_dict(self),
             "is_managed": False,
             "dormakaba_oracode_metadata": None,
         }
@@ -283,18 +317,11 @@ class UnmanagedAccessCode:
         status = _status(data)
         if status not in (AccessCodeStatus.SET, AccessCodeStatus.UNSET):
             raise ModelDecodeError(f"unmanaged access code status {status.value!r}")
-        appearance = data.get("appearance")
         return cls(
-            access_code_id=_required_str(data, "access_code_id"),
-            device_id=_required_str(data, "device_id"),
-            workspace_id=_required_str(data, "workspace_id"),
-            created_at=decode_time(data.get("created_at"), "created_at"),
-            name=_str_or_none(data, "name"),
-            code=_str_or_none(data, "code"),
+            **_decode_identity(data),
             starts_at=decode_time_or_none(data.get("starts_at"), "starts_at"),
             ends_at=decode_time_or_none(data.get("ends_at"), "ends_at"),
             status=status,
-            errors=tuple(AccessCodeError.from_dict(e) for e in data.get("errors") or ()),
-            warnings=tuple(AccessCodeWarning.from_dict(w) for w in data.get("warnings") or ()),
-            appearance=None if appearance is None else Appearance.from_dict(appearance),
+            **_decode_issues(data),
+            appearance=_decode_appearance(data),
         )
