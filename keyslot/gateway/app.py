@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from keyslot.gateway.auth import Authenticator, log_rejection
+from keyslot.gateway.batching import CallBatcher
 from keyslot.gateway.config import GatewayConfig, WebhookConfig
 from keyslot.gateway.eventhub import EventHub, SequencedEvent
 from keyslot.gateway.jsonio import error_body
@@ -59,6 +60,7 @@ class GatewayContext:
     hub: EventHub
     keypads: KeypadFinder | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    batcher: CallBatcher | None = None  # writes of the same moment share a commit
 
     @property
     def store(self) -> Any:
@@ -93,9 +95,17 @@ class Gateway:
         self.clock = clock
         self.config = config or GatewayConfig()
         self._config_keys = tuple(k.sha256 for k in self.config.api_keys)
-        self.hub = EventHub(self._fetch_events, clock=clock, poll_interval=poll_interval)
+        self.hub = EventHub(
+            self._fetch_events,
+            clock=clock,
+            poll_interval=poll_interval,
+            latest=lambda: int(self.service.store.events.last_seq()),
+        )
         self.authenticator = Authenticator(self._verify_key, clock=clock)
         self.context = GatewayContext(service, clock, self.hub, keypads)
+        store: Any = getattr(service, "store", None)
+        if hasattr(store, "transaction") and hasattr(store, "durable"):
+            self.context.batcher = CallBatcher(store)
         self.routes: list[Route] = [*self.route_table(), *extra_routes]
         self.stream = EventStream(self.hub, self.authenticator, clock=clock)
         self.webhooks: list[WebhookSender] = []
@@ -208,6 +218,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self.begin_shutdown()
+        if self.context.batcher is not None:
+            await self.context.batcher.aclose()
         for sender in self.webhooks:
             await sender.aclose()
         await self.hub.aclose()

@@ -71,8 +71,16 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, fetch: EventFetcher, *, clock: Clock, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        fetch: EventFetcher,
+        *,
+        clock: Clock,
+        poll_interval: float = 1.0,
+        latest: Callable[[], int] | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._latest = latest  # the newest sequence number, read without the events
         self._clock = clock
         self._poll_interval = poll_interval
         self._subscribers: set[Subscription] = set()
@@ -133,7 +141,11 @@ class EventHub:
                 log.exception("reading new events failed; trying again")
 
     async def poll(self) -> int:
-        """Deliver every event stored since the last poll; returns how many."""
+        """Deliver every event stored since the last poll; returns how many. With nobody
+        listening the events are skipped unread (a listener catches up from the store)."""
+        if not self._subscribers and self._latest is not None:
+            self.last_seq = max(self.last_seq, self._latest())
+            return 0
         delivered = 0
         while batch := await self.fetch(self.last_seq):
             for item in batch:

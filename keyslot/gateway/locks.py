@@ -17,6 +17,10 @@ __all__ = ["LockRuntime"]
 
 log = logging.getLogger("keyslot.gateway.locks")
 
+# A lock whose codes keep changing (a burst of API calls) is planned at most this often, its
+# changes together; far below what a lock operation takes, so a code is not set later.
+PASS_INTERVAL = 0.2
+
 
 class LockRuntime:
     def __init__(
@@ -40,7 +44,7 @@ class LockRuntime:
         from keyslot.service_offline_pairing import pair_offline_locks
 
         await pair_offline_locks(store, clock=self.clock, opener=opener)
-        settings = Settings(transport_limits=self.transport_caps)
+        settings = Settings(transport_limits=self.transport_caps, pass_interval=PASS_INTERVAL)
         self.reconciler = Reconciler(store, opener=opener, clock=self.clock, settings=settings)
         await self.reconciler.start()
         self.service.set_wake(self.reconciler.wake)

@@ -1,12 +1,14 @@
 """Calling the service from a route, and the parts of an answer the gateway adds.
 
 The service is synchronous (its store calls are short SQLite transactions) and is called
-on the event loop; an `async` service method is awaited as well. `page_answer` fills
-Seam's `next_page_url` with the same call for the next page.
+on the event loop; an `async` service method is awaited as well. A call that may write goes
+through the gateway's `CallBatcher` when it has one (calls of the same moment share a
+commit). `page_answer` fills Seam's `next_page_url` with the same call for the next page.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,8 +17,17 @@ from urllib.parse import urlencode
 __all__ = ["call", "page_answer"]
 
 
+# Calls that only read run at once; every other call may write and joins the batch.
+_READS = ("get_", "list_", "generate_")
+
+
 async def call(ctx: Any, method: str, params: Mapping[str, Any]) -> Any:
-    result = getattr(ctx.service, method)(**params)
+    function = getattr(ctx.service, method)
+    batcher = getattr(ctx, "batcher", None)
+    if batcher is not None and not method.startswith(_READS):
+        result = await batcher.run(functools.partial(function, **params))
+    else:
+        result = function(**params)
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -38,7 +38,7 @@ from keyslot.reconciler.planner import (
 from keyslot.reconciler.state import shown_of
 from keyslot.store import CodeRecord, Desired, Store, StoreConflict, UnmanagedRecord
 
-__all__ = ["Book", "record_health", "refusal", "slot_codes"]
+__all__ = ["Book", "HealthMarks", "record_health", "refusal", "slot_codes"]
 
 Change = Callable[[CodeRecord], Outcome]
 
@@ -310,19 +310,47 @@ class Book:
             )
 
 
-def record_health(store: Store, ledger: Ledger, *, online: bool, until: datetime | None) -> None:
+@dataclass(slots=True)
+class HealthMarks:
+    """A failing lock's last note on its codes (with the offline mark or without) and the
+    stored version of every code of the lock right after it: while neither changed, the
+    next failure would mark nothing new, so it does not read the codes again."""
+
+    offline: bool | None = None
+    versions: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+def record_health(
+    store: Store,
+    ledger: Ledger,
+    *,
+    online: bool,
+    until: datetime | None,
+    marks: HealthMarks | None = None,
+) -> None:
     """A lock answers again (`online`), or keeps failing: warn the codes waiting on it, and
     once it counts as offline (`until` = when it is tried next) mark it and its codes so."""
     device_id = ledger.device_id
-    records = slot_codes(store, device_id)
-    book = Book(store, device_id, {r.access_code_id: r for r in records})
-    for record in records:
-        if online:
-            book.apply(record.access_code_id, ledger.online)
-        else:
-            book.apply(record.access_code_id, ledger.delayed)
-            if until is not None:
-                book.apply(record.access_code_id, ledger.offline)
+    offline = until is not None
+    repeated = (
+        not online
+        and marks is not None
+        and marks.offline == offline
+        and marks.versions == store.access_codes.versions(device_id)
+    )
+    if not repeated:
+        records = slot_codes(store, device_id)
+        book = Book(store, device_id, {r.access_code_id: r for r in records})
+        for record in records:
+            if online:
+                book.apply(record.access_code_id, ledger.online)
+            else:
+                book.apply(record.access_code_id, ledger.delayed)
+                if offline:
+                    book.apply(record.access_code_id, ledger.offline)
+    if marks is not None and not repeated:
+        marks.offline = None if online else offline
+        marks.versions = [] if online else store.access_codes.versions(device_id)
     device = store.devices.get(device_id)
     if device is None:
         return

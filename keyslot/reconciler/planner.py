@@ -387,9 +387,12 @@ def _allocate(work: _Work, lock: LockInfo, by_slot: dict[int, str], capacity: in
     # A slot that is empty now is better than one that must be cleared first.
     free.sort(key=lambda i: (i in cleared, i))
     after = work.pins_after()
+    lowest: dict[str, int] = {}  # PIN fp -> the lowest slot holding it after the plan
+    for i, v in sorted(after.items()):
+        lowest.setdefault(v, i)
     for spec, target, preferred in work.wanting:
         code_fp = work.fingerprint(target.code)
-        other = next((i for i, v in sorted(after.items()) if v == code_fp), None)
+        other = lowest.get(code_fp)
         if other is not None:
             work.findings.append(
                 Duplicate(spec.access_code_id, other, work.owner_of(other, by_slot))
@@ -406,6 +409,7 @@ def _allocate(work: _Work, lock: LockInfo, by_slot: dict[int, str], capacity: in
         work.ops.append(Operation(OpKind.WRITE, index, spec.access_code_id, change, target, fresh))
         work.owner[index] = spec.access_code_id
         after[index] = code_fp
+        lowest[code_fp] = min(lowest.get(code_fp, index), index)
 
 
 def _order(work: _Work) -> list[Operation]:

@@ -37,6 +37,10 @@ class Settings:
     down). `op_timeout`: a lock operation that takes longer counts as a timeout.
     `capacity_ttl`: how long a lock's "table full" answer is believed before trying again.
     `transport_limits` override `DEFAULT_TRANSPORT_LIMITS` per transport scheme.
+    `pass_interval`: a lock whose codes keep changing starts a pass at most this often; the
+    changes made meanwhile are planned together (a pass reads and plans every code of its
+    lock, so one pass per change costs a busy gateway most of its time). The first change
+    after a quiet spell is planned at once.
     """
 
     timing: Timing = field(default_factory=Timing)
@@ -47,6 +51,7 @@ class Settings:
     transport_limits: Mapping[str, int] = field(default_factory=dict)
     default_transport_limit: int = 512
     persist_observed: bool = True  # keep the last read slot table in the store
+    pass_interval: float = 0.0
 
 
 @dataclass(slots=True)

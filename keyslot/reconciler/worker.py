@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import TypeVar
 
 from keyslot.protocol.clock import wait_for
@@ -31,7 +30,7 @@ from keyslot.protocol.slots import (
     SlotProgrammer,
 )
 from keyslot.reconciler.backup_pool import keep_pool
-from keyslot.reconciler.jobs import Book, record_health, slot_codes
+from keyslot.reconciler.jobs import Book, HealthMarks, record_health, slot_codes
 from keyslot.reconciler.ledger import Ledger
 from keyslot.reconciler.memo import PassMemo
 from keyslot.reconciler.planner import Operation, Plan, plan
@@ -81,9 +80,11 @@ class DeviceWorker:
         self._capacity: tuple[int, float] | None = None  # (codes it holds at most, until)
         self._next: datetime | None = None
         self._due_at: float | None = None  # when the idle wait ends (monotonic)
+        self._pass_started: float | None = None  # when the last pass began (monotonic)
         self.backoff = Backoff(shared.settings.retry, shared.rng)
         self._fingerprint: Fingerprint = shared.fingerprint
         self._memo = PassMemo()  # per-code work that unchanged codes need not redo
+        self._health_marks = HealthMarks()  # what the last failure noted on the codes
         self.stats = WorkerStats()
         self.idle = asyncio.Event()  # set while no pass is running (tests wait on it)
         self.idle.set()
@@ -141,6 +142,7 @@ class DeviceWorker:
                     break
                 self._woken.clear()
                 self._due_at = None
+                self._pass_started = self._shared.clock.monotonic()
                 self.idle.clear()
                 try:
                     await self._attempt()
@@ -178,14 +180,28 @@ class DeviceWorker:
                 await self._wait(pause, wakeable=False)
                 continue
             if self._woken.is_set():
+                gather = self._gather_time(clock.monotonic())
+                if gather > 0:  # changes keep coming: let more join this pass
+                    await self._wait(gather, wakeable=False)
+                    continue
                 return True
             timeout = self._idle_timeout()
             started = clock.monotonic()
             self._due_at = started + timeout
             await self._wait(timeout, wakeable=True)
-            if self._woken.is_set() or clock.monotonic() - started >= timeout:
+            if self._woken.is_set():
+                continue  # woken: see above (it may wait to gather more changes)
+            if clock.monotonic() - started >= timeout:
                 return not self._stopping
         return False
+
+    def _gather_time(self, now: float) -> float:
+        """How long to wait before the next pass (`Settings.pass_interval`)."""
+        started = self._pass_started
+        interval = self._shared.settings.pass_interval
+        if started is None or interval <= 0:
+            return 0.0
+        return max(0.0, started + interval - now)
 
     def _idle_timeout(self) -> float:
         settings = self._shared.settings
@@ -243,8 +259,9 @@ class DeviceWorker:
         now = shared.clock.now()
         offline = not online and self.backoff.offline
         until = now + timedelta(seconds=retry_in) if offline else None
+        ledger, marks = self.ledger(now), self._health_marks
         await shared.committer.run(
-            partial(record_health, shared.store, self.ledger(now), online=online, until=until)
+            lambda: record_health(shared.store, ledger, online=online, until=until, marks=marks)
         )
 
     # -- the lock ----------------------------------------------------------------------

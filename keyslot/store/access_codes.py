@@ -71,6 +71,16 @@ class AccessCodes:
         rows.sort(key=lambda row: (row[4], row[0]))
         return [self._decode(row) for row in rows]
 
+    def versions(self, device_id: str) -> list[tuple[str, int, str]]:
+        """(id, revision, updated_at) of every code of a device, by id: a cheap way to tell
+        whether any of them changed since (nothing is decrypted)."""
+        rows = self._db.all(
+            "SELECT access_code_id, revision, updated_at FROM access_codes "
+            "WHERE device_id = ? ORDER BY access_code_id",
+            (device_id,),
+        )
+        return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
     def names(self, device_id: str, *, excluding: str | None = None) -> list[str | None]:
         """The names of the codes that stay on a device, but `excluding` (from their column:
         nothing is decrypted)."""

@@ -9,7 +9,9 @@ answered):
 - `group_commit=True`, `synchronous=NORMAL`: commits do not fsync; a caller that must be
   durable before it answers awaits `durable()`, which shares one fsync among every commit
   made before it started (see `keyslot.store.durability` for why that is as safe). The
-  gateway uses it: concurrent requests then cost one fsync per batch, not one each.
+  gateway uses it: concurrent requests then cost one fsync per batch, not one each. A
+  thread of its own checkpoints the WAL (`keyslot.store.checkpoint`), so no commit stalls
+  on a checkpoint's fsyncs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from keyslot.model.common import format_time, new_id
 from keyslot.protocol.clock import Clock, SystemClock
 from keyslot.store import jsoncodec
+from keyslot.store.checkpoint import Checkpointer
 from keyslot.store.crypto import Cipher
 from keyslot.store.durability import DurabilityBarrier
 from keyslot.store.errors import StoreConflict, StoreCorrupt, StoreError, StoreKeyError
@@ -36,6 +39,7 @@ __all__ = ["MEMORY", "Database", "Params"]
 MEMORY = ":memory:"
 Params = Sequence[Any]
 _BUSY_TIMEOUT_MS = 5000
+_CHECKPOINT_SAFETY_PAGES = 20000  # SQLite's own checkpoint, should the thread fall behind
 
 
 @contextmanager
@@ -79,7 +83,8 @@ class Database:
         self._depth = 0
         self._commits = 0  # top-level commits (and writes outside a transaction) so far
         self.durability: DurabilityBarrier | None = None
-        self._after_commit: list[tuple[int, Callable[[], None]]] = []  # (nesting level, cb)
+        self._checkpointer: Checkpointer | None = None
+        self._after_commit: list[Callable[[], None]] = []  # run when the transaction commits
         if self.path != MEMORY:
             _create_private(Path(self.path))
         try:
@@ -95,6 +100,7 @@ class Database:
             if self.group_commit:
                 self.durability = self._open_barrier()
                 self.durability.sync()
+                self._checkpointer = Checkpointer(self.path, lambda: self._commits)
         except sqlite3.DatabaseError as exc:
             self._close_connection()
             raise StoreCorrupt(f"{self.path} is not a usable keyslot database: {exc}") from exc
@@ -111,6 +117,8 @@ class Database:
     def _close_connection(self) -> None:
         """Close SQLite's connection, then the barrier's descriptors (never the other way:
         closing a descriptor of the file drops the process's locks on it)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
         if self.durability is not None:
             self.durability.close()
@@ -123,6 +131,8 @@ class Database:
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if self.group_commit else 'FULL'}")
+        if self.group_commit:  # a thread checkpoints (see keyslot.store.checkpoint)
+            conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_SAFETY_PAGES}")
         conn.execute("PRAGMA foreign_keys = ON")
 
     def _check_key(self) -> None:
@@ -157,11 +167,15 @@ class Database:
             with _wrapped():
                 self._conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
             self._depth += 1
+            # callbacks registered inside this block are the ones after `mark`: a rollback
+            # drops them, a release leaves them to the enclosing block (O(1) either way, so
+            # a transaction of thousands of events does not slow down with its size)
+            mark = len(self._after_commit)
             try:
                 yield
             except BaseException:
                 self._depth -= 1
-                self._after_commit = [(lv, cb) for lv, cb in self._after_commit if lv <= depth]
+                del self._after_commit[mark:]
                 if depth == 0:
                     self._conn.execute("ROLLBACK")
                 else:
@@ -181,8 +195,6 @@ class Database:
                 self._run_after_commit()
                 return
             self._conn.execute(f"RELEASE {savepoint}")
-            # the savepoint's callbacks now stand or fall with the enclosing block
-            self._after_commit = [(min(lv, depth), cb) for lv, cb in self._after_commit]
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the current transaction commits (dropped if it rolls back)."""
@@ -190,11 +202,11 @@ class Database:
             if self._depth == 0:
                 callback()
             else:
-                self._after_commit.append((self._depth, callback))
+                self._after_commit.append(callback)
 
     def _run_after_commit(self) -> None:
         callbacks, self._after_commit = self._after_commit, []
-        for _, callback in callbacks:
+        for callback in callbacks:
             callback()
 
     @property

@@ -28,6 +28,10 @@ class ObservedSlots:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # device -> (read_at, checksum, slots) as last saved by this connection: a save
+        # compares with it instead of reading the table back, while the head row shows
+        # that nobody wrote the table since
+        self._saved: dict[str, tuple[str, int | None, dict[int, ObservedSlot]]] = {}
 
     def observe(self, slot: Slot) -> ObservedSlot:
         """A slot as read from the lock, its PIN replaced by the keyed fingerprint."""
@@ -57,12 +61,9 @@ class ObservedSlots:
         changes one row, not the lock's whole table); a row keeps the time it last changed.
         """
         observed = tuple(s if isinstance(s, ObservedSlot) else self.observe(s) for s in slots)
+        read_text = format_time(read_at)
         with self._db.transaction():
-            rows = self._db.all(
-                f"SELECT {_COLUMNS} FROM observed_slots WHERE device_id = ?",  # noqa: S608 - fixed SQL
-                (device_id,),
-            )
-            stored = {item.index: item for item in map(self._decode, rows)}
+            stored = self._stored(device_id)
             wanted = {item.index: item for item in observed}
             for index in stored.keys() - wanted.keys():
                 self._db.execute(
@@ -76,15 +77,35 @@ class ObservedSlots:
                 "INSERT INTO observed_tables (device_id, read_at, checksum) VALUES (?, ?, ?) "
                 "ON CONFLICT(device_id) DO UPDATE SET read_at = excluded.read_at, "
                 "checksum = excluded.checksum",
-                (device_id, format_time(read_at), checksum),
+                (device_id, read_text, checksum),
             )
+            saved = (read_text, checksum, wanted)
+            self._saved.pop(device_id, None)
+            self._db.after_commit(lambda: self._saved.__setitem__(device_id, saved))
         return ObservedTable(device_id, read_at, observed, checksum)
+
+    def _stored(self, device_id: str) -> dict[int, ObservedSlot]:
+        """The stored slots of a lock: as last saved here if the table's head still says so
+        (set only once that save committed), else read back."""
+        known = self._saved.get(device_id)
+        if known is not None:
+            head = self._db.one(
+                "SELECT read_at, checksum FROM observed_tables WHERE device_id = ?", (device_id,)
+            )
+            if head is not None and (head[0], head[1]) == known[:2]:
+                return known[2]
+        rows = self._db.all(
+            f"SELECT {_COLUMNS} FROM observed_slots WHERE device_id = ?",  # noqa: S608 - fixed SQL
+            (device_id,),
+        )
+        return {item.index: item for item in map(self._decode, rows)}
 
     def save_slot(
         self, device_id: str, slot: Slot | ObservedSlot, *, read_at: datetime
     ) -> ObservedSlot:
         """Record one slot after a write or clear; the table's checksum is no longer known."""
         item = slot if isinstance(slot, ObservedSlot) else self.observe(slot)
+        self._saved.pop(device_id, None)
         with self._db.transaction():
             self._write(device_id, item, read_at)
             self._db.execute(
@@ -144,6 +165,7 @@ class ObservedSlots:
 
     def forget(self, device_id: str) -> None:
         """Drop what was observed (the next pass reads the lock in full)."""
+        self._saved.pop(device_id, None)
         with self._db.transaction():
             self._db.execute("DELETE FROM observed_slots WHERE device_id = ?", (device_id,))
             self._db.execute("DELETE FROM observed_tables WHERE device_id = ?", (device_id,))

@@ -17,14 +17,15 @@ import pytest
 from keyslot.drivers import open_lock
 from keyslot.model import AccessCodeStatus
 from keyslot.protocol.clock import ManualClock
-from keyslot.protocol.slots import Slot, SlotEntry, SlotProgrammer
-from keyslot.reconciler import Reconciler, Settings
+from keyslot.protocol.slots import LockUnavailable, Slot, SlotEntry, SlotProgrammer
+from keyslot.reconciler import Reconciler, RetryPolicy, Settings
+from keyslot.reconciler import jobs as jobs_module
 from keyslot.reconciler import ledger as ledger_module
 from keyslot.reconciler import memo as memo_module
 from keyslot.service import Service
 from keyslot.simulator.firmware import LockFirmware
 from keyslot.simulator.profiles import get_profile
-from keyslot.store import DeviceRecord, Store
+from keyslot.store import CodeRecord, DeviceRecord, Store
 
 WAIT = 10.0
 
@@ -161,4 +162,90 @@ async def test_a_pass_after_one_create_leaves_the_other_codes_alone(
             assert not others & set(specs)  # ... and their planner view was remembered
             assert new.access_code_id in settled
     finally:
+        store.close()
+
+
+async def test_changes_that_keep_coming_are_planned_together(clock: ManualClock) -> None:
+    store = Store.memory(clock=clock)
+    firmware: dict[str, LockFirmware] = {}
+
+    async def opener(device: DeviceRecord) -> SlotProgrammer:
+        return await open_lock(device.lock_url, clock=clock, firmware=firmware[device.device_id])
+
+    reconciler = Reconciler(store, opener=opener, clock=clock, settings=Settings(pass_interval=1.0))
+    service = Service(store, clock=clock, wake=reconciler.wake)
+    b = Bench(store, service, reconciler, firmware, clock)
+    try:
+        device_id = b.add_lock("gather-1")
+        await reconciler.start()
+        assert await reconciler.until_idle()
+        worker = reconciler.worker(device_id)
+        assert worker is not None
+        await clock.run_for(2.0, step=0.5)  # a quiet spell
+        before = worker.stats.passes
+        service.create_access_code(device_id=device_id, name="First")  # a quiet lock: at once
+        await b.until(lambda: all_set(store, device_id, 1))
+        assert worker.stats.passes == before + 1
+        for n in range(3):  # within the interval: they wait for one pass together
+            service.create_access_code(device_id=device_id, name=f"Guest {n}")
+            for _ in range(50):
+                await asyncio.sleep(0)
+        assert worker.stats.passes == before + 1
+        await clock.run_for(1.0, step=0.25)
+        await b.until(lambda: all_set(store, device_id, 4))
+        assert worker.stats.passes == before + 2
+    finally:
+        await asyncio.wait_for(reconciler.stop(), WAIT)
+        store.close()
+
+
+async def test_a_lock_that_keeps_failing_marks_its_codes_once_per_change(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.memory(clock=clock)
+    reads: list[str] = []
+    real_slot_codes = jobs_module.slot_codes
+
+    def counting_slot_codes(store_: Store, device_id: str) -> list[CodeRecord]:
+        reads.append(device_id)
+        return real_slot_codes(store_, device_id)
+
+    monkeypatch.setattr(jobs_module, "slot_codes", counting_slot_codes)
+
+    async def opener(device: DeviceRecord) -> SlotProgrammer:
+        raise LockUnavailable("the lock does not answer")
+
+    policy = RetryPolicy(
+        base_delay=1.0,
+        max_delay=8.0,
+        jitter=0.0,
+        warn_after=2,
+        offline_after=4,
+        suspend_delay=5.0,
+        suspend_max=20.0,
+    )
+    reconciler = Reconciler(store, opener=opener, clock=clock, settings=Settings(retry=policy))
+    service = Service(store, clock=clock, wake=reconciler.wake)
+    device = service.add_device(lock_url="sim://kwikset?id=gone-1")
+    for n in range(5):
+        service.create_access_code(device_id=device.device_id, name=f"Guest {n}")
+    await reconciler.start()
+    try:
+        worker = reconciler.worker(device.device_id)
+        assert worker is not None
+        for _ in range(200):  # failures 1-6: warned from the 2nd, offline from the 4th
+            if worker.stats.failures >= 6:
+                break
+            await clock.run_for(1.0, step=0.25)
+        assert worker.stats.failures >= 6
+        codes = store.access_codes.for_device(device.device_id)
+        for record in codes:
+            errors = {e.error_code.value for e in record.access_code.errors}
+            warnings = {w.warning_code.value for w in record.access_code.warnings}
+            assert "device_offline" in errors
+            assert "delay_in_setting_on_device" in warnings
+        # read when first warned and when first marked offline; the repeats read nothing
+        assert reads == [device.device_id, device.device_id]
+    finally:
+        await asyncio.wait_for(reconciler.stop(), WAIT)
         store.close()

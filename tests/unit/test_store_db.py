@@ -214,6 +214,35 @@ def test_after_commit_runs_only_on_commit() -> None:
     assert ran[-1] == "now"
 
 
+def test_after_commit_keeps_order_through_deep_nesting() -> None:
+    """Callbacks of released blocks join their parent's, in order; a rolled-back block's
+    go, however deep it and its children were."""
+    store = Store.memory(key=KEY)
+    ran: list[str] = []
+
+    def note(name: str) -> None:
+        store.after_commit(lambda: ran.append(name))
+
+    def failing_branch() -> None:
+        with store.transaction():
+            note("lost-a")
+            with store.transaction():
+                note("lost-b")
+            raise RuntimeError
+
+    with store.transaction():
+        for n in range(3):
+            with store.transaction():
+                note(f"a{n}")
+                with store.transaction():
+                    note(f"b{n}")
+                with pytest.raises(RuntimeError):
+                    failing_branch()
+                note(f"c{n}")
+        assert ran == []
+    assert ran == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
+
+
 def test_sqlite_errors_become_store_errors() -> None:
     store = Store.memory(key=KEY)
     with pytest.raises(StoreError):

@@ -23,6 +23,7 @@ from keyslot.gateway.app import Gateway
 from keyslot.protocol.clock import ManualClock
 from keyslot.service import Service
 from keyslot.store import Store, StoreError
+from keyslot.store.checkpoint import Checkpointer
 
 WAIT = 10.0  # seconds any step may take before the test fails instead of hanging
 
@@ -296,3 +297,29 @@ async def test_another_process_closing_the_store_leaves_our_wal_alone(
         commit(ours, 1)
         await asyncio.wait_for(ours.durable(), WAIT)
         assert _count_in_another_process(path) == 3
+
+
+def test_a_thread_of_its_own_checkpoints_the_wal(tmp_path: Path, clock: ManualClock) -> None:
+    store = Store(tmp_path / "keyslot.db", key=bytes(32), clock=clock, group_commit=True)
+    try:
+        autocheckpoint = store._db.one("PRAGMA wal_autocheckpoint")
+        assert autocheckpoint is not None
+        assert autocheckpoint[0] > 1000  # SQLite's own, in the committing thread: only a backstop
+        own = store._db._checkpointer
+        assert own is not None
+        own.close()  # replaced by the same kind of thread on a timer that never fires here
+        store._db._checkpointer = None
+        checkpointer = Checkpointer(store.path, lambda: store._db.commits, interval=3600)
+        try:
+            commit(store, 30)
+            size = (tmp_path / "keyslot.db").stat().st_size
+            checkpointer.run_once()
+            assert checkpointer.runs == 1
+            assert (tmp_path / "keyslot.db").stat().st_size > size  # the pages reached the file
+            checkpointer.run_once()  # nothing committed since: nothing to do
+            assert checkpointer.runs == 1
+        finally:
+            checkpointer.close()
+        assert not checkpointer._thread.is_alive()
+    finally:
+        store.close()
