@@ -3,7 +3,9 @@
 Run: .venv/bin/python benchmarks/fleet.py [--locks 200] [--codes 25] [--latency 0.02]
 
 Codes are created through the service (pending mutations, action attempts) in a store on
-disk (WAL, synchronous=FULL: every outcome durably committed), then the reconciler is
+disk, opened as `keyslot serve` opens it (WAL with group commit: the reconciler's committer
+waits for the store's durability barrier, one shared fsync, before a lock's next
+operation, so every outcome is durably committed), then the reconciler is
 started and timed until every code is `set`. Reported:
 
 - wall time against the ideal: the busiest lock's operation count x latency (a lock does
@@ -106,7 +108,7 @@ def lock_ops(fw: LockFirmware) -> dict[str, int]:
 
 
 async def fleet(locks: int, codes: int, latency: float, data_dir: Path) -> None:
-    store = Store.open(data_dir, clock=SystemClock())
+    store = Store.open(data_dir, clock=SystemClock(), group_commit=True)
     firmware = build(store, locks, codes, max(30, codes), latency)
     # Every operation is recorded in the fault plan's history (no faults are injected).
     for fw in firmware.values():

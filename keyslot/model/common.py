@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-import uuid
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -50,20 +50,47 @@ def decode_enum(enum_cls: type[E], value: object, what: str) -> E:
     raise ModelDecodeError(f"unknown {what} {value!r}")
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
 def new_id() -> str:
-    """A fresh random id (uuid4 string), the form Seam uses for every object."""
-    return str(uuid.uuid4())
+    """A fresh random id (uuid4 string), the form Seam uses for every object.
+
+    Written out directly: the same 122 random bits and layout as `str(uuid.uuid4())`,
+    without building a `UUID` object for every id.
+    """
+    value = int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# The same few instants (a code's creation, the moment of a pass) are written and read
+# over and over: both directions are remembered, up to a bound (then forgotten at once).
+_MEMO_LIMIT = 8192
+_formatted: dict[datetime, str] = {}
+_parsed: dict[str, datetime] = {}
 
 
 def format_time(at: datetime) -> str:
     """`2026-01-01T10:00:00.000Z`: UTC with milliseconds, exactly as Seam writes times."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("format_time needs a timezone-aware datetime")
-    u = at.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
-        f".{u.microsecond // 1000:03d}Z"
-    )
+    text = _formatted.get(at)  # a naive datetime never equals an aware key: no hit
+    if text is not None:
+        return text
+    if at.tzinfo is UTC:  # the usual case: "...T10:00:00.000+00:00", written in C
+        text = at.isoformat(timespec="milliseconds")[:-6] + "Z"
+    else:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("format_time needs a timezone-aware datetime")
+        u = at.astimezone(UTC)
+        text = (
+            f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+            f".{u.microsecond // 1000:03d}Z"
+        )
+    if len(_formatted) >= _MEMO_LIMIT:
+        _formatted.clear()
+    _formatted[at] = text
+    return text
 
 
 def format_time_or_none(at: datetime | None) -> str | None:
@@ -75,6 +102,10 @@ def parse_time(value: object, field: str = "timestamp") -> datetime:
 
     Raises `InvalidInput` naming `field`: a time without a zone is ambiguous and refused.
     """
+    if isinstance(value, str):
+        known = _parsed.get(value)
+        if known is not None:
+            return known
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
@@ -89,7 +120,12 @@ def parse_time(value: object, field: str = "timestamp") -> datetime:
         raise InvalidInput.for_field(field, "must be an ISO 8601 date and time string")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidInput.for_field(field, "must include a time zone, e.g. Z or +02:00")
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if isinstance(value, str):
+        if len(_parsed) >= _MEMO_LIMIT:
+            _parsed.clear()
+        _parsed[value] = parsed
+    return parsed
 
 
 def parse_time_or_none(value: object, field: str = "timestamp") -> datetime | None:

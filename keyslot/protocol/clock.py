@@ -130,6 +130,15 @@ class ManualClock:
 
 async def wait_for(clock: Clock, aw: Awaitable[T], timeout: float) -> T:
     """`asyncio.wait_for` measured on `clock`, so a `ManualClock` decides when it times out."""
+    if type(clock) is SystemClock:  # the loop's own clock: no task or timer task needed
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                return await aw
+        except TimeoutError:
+            if deadline.expired():
+                raise ClockTimeout(f"timed out after {timeout:g} s") from None
+            raise
     task = asyncio.ensure_future(aw)
     timer = asyncio.ensure_future(clock.sleep(timeout))
     try:

@@ -69,12 +69,37 @@ _OFF_CLEARS_ERRORS = (
 )
 
 
+_KEYS_LIMIT = 4096
+_keys: dict[tuple[str | None, str | None], str] = {}
+
+
 def content_key(code: str | None, name: str | None, fingerprint: Fingerprint) -> str:
     """Names a code's content without its PIN, so a decision lapses when the content changes."""
-    return json.dumps([None if code is None else fingerprint(code), name])
+    parts = (None if code is None else fingerprint(code), name)
+    key = _keys.get(parts)
+    if key is None:
+        key = json.dumps(list(parts))  # the stored form: never change it
+        if len(_keys) >= _KEYS_LIMIT:
+            _keys.clear()
+        _keys[parts] = key
+    return key
+
+
+class _StateJson(dict[str, Any]):
+    """A slot state's stored JSON that still knows the `SlotState` it was made from, so the
+    ledger does not parse back what it has just written (the store keeps a plain copy)."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, data: dict[str, Any], state: SlotState) -> None:
+        super().__init__(data)
+        self.state = state
 
 
 def _slot_state(record: CodeRecord, fingerprint: Fingerprint) -> SlotState:
+    stored = record.slot_state
+    if isinstance(stored, _StateJson):
+        return stored.state
     code = record.access_code
     if record.slot_state is None and record.slot is not None:
         # Taken over from the lock (an unmanaged code made managed): it is there as found.
@@ -174,7 +199,10 @@ class Ledger:
 
     def with_state(self, record: CodeRecord, state: SlotState) -> CodeRecord:
         slot = None if state.record is None else state.record.index
-        return replace(record, slot=slot, slot_state=state.to_json())
+        data = state.to_json()
+        return replace(
+            record, slot=slot, slot_state=None if data is None else _StateJson(data, state)
+        )
 
     def _error(self, code: AccessCodeErrorCode | DeviceErrorCode, message: str) -> AccessCodeError:
         return AccessCodeError(code, message, self.now)

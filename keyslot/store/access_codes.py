@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from keyslot.model.access_code import AccessCode, UnmanagedAccessCode
@@ -24,6 +25,8 @@ from keyslot.store.records import CodeOptions, CodeRecord, Desired, UnmanagedRec
 __all__ = ["AccessCodes", "UnmanagedCodes"]
 
 _CODE_COLUMNS = "access_code_id, revision, updated_at, body"
+_LIGHT_COLUMNS = "access_code_id, revision, updated_at, substr(body, 2, 12)"  # see body_tag
+_CHUNK = 500  # ids per IN (...) query, well below SQLite's limit on parameters
 
 
 def _in_clause(column: str, values: Sequence[str]) -> str:
@@ -188,7 +191,35 @@ class AccessCodes:
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._decode(row) for row in self._db.all(sql, params)]
+        # Rows are listed without their sealed bodies (the nonce names the write the cache
+        # may hold); only the bodies of rows not in the cache are read, in a second query.
+        sql = sql.replace(_CODE_COLUMNS, _LIGHT_COLUMNS, 1)
+        found: list[CodeRecord | None] = []
+        missing: dict[str, int] = {}
+        cache = self.cache
+        for access_code_id, revision, _, nonce in self._db.all(sql, params):
+            tag = nonce if isinstance(nonce, bytes) else b""  # a damaged body: decoded below
+            cached = cache.record(access_code_id, int(revision), tag)
+            if cached is None:
+                missing[access_code_id] = len(found)
+            found.append(cached)
+        if missing:
+            for row in self._rows_of(list(missing)):
+                found[missing[row[0]]] = self._decode(row)
+        return [r for r in found if r is not None]  # a row deleted meanwhile is left out
+
+    def _rows_of(self, access_code_ids: list[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(access_code_ids), _CHUNK):
+            chunk = access_code_ids[start : start + _CHUNK]
+            rows.extend(
+                self._db.all(
+                    f"SELECT {_CODE_COLUMNS} FROM access_codes "  # noqa: S608 - fixed SQL
+                    f"WHERE {_in_clause('access_code_id', chunk)}",
+                    chunk,
+                )
+            )
+        return rows
 
     def _decode(self, row: tuple[Any, ...], *, keep: bool = True) -> CodeRecord:
         access_code_id, revision, updated_at, body = row[:4]
@@ -209,68 +240,116 @@ class AccessCodes:
 
         With `expected_revision`, the write happens only if the stored revision is still that
         (0 = the code must not exist yet); otherwise `StoreConflict`.
+
+        The common write, a new revision of a code whose indexed columns (device, PIN
+        fingerprint, common code key, creation time) stay as they are, is one conditional
+        UPDATE that leaves every index alone; anything else reads the row first. The record
+        returned (and cached for later reads) is the one given, with its new revision and
+        time: records are immutable, so it stands for the row without decoding it again.
         """
         code = record.access_code
-        with self._db.transaction():
-            row = self._db.one(
-                "SELECT revision FROM access_codes WHERE access_code_id = ?",
-                (code.access_code_id,),
-            )
-            current = 0 if row is None else int(row[0])
-            if expected_revision is not None and expected_revision != current:
-                raise StoreConflict(
-                    f"access code {code.access_code_id} is at revision {current}, "
-                    f"not {expected_revision}"
-                )
-            revision = current + 1
-            updated_at = format_time(self._db.clock.now())
-            body = {
+        cipher = self._db.cipher
+        updated_at = format_time(self._db.clock.now())
+        plain = jsoncodec.dumps(
+            {
                 "access_code": code.to_dict(),
                 "slot": record.slot,
                 "slot_state": None if record.slot_state is None else dict(record.slot_state),
                 "desired": record.desired.value,
                 "options": record.options.to_dict(),
-            }
-            plain = jsoncodec.dumps(body, sort_keys=True)
-            sealed = self._db.cipher.seal(plain, f"access_codes:{code.access_code_id}")
-            values = (
-                code.device_id,
-                None if code.code is None else self._db.cipher.fingerprint(code.code),
-                code.name,
-                code.common_code_key,
-                code.type.value,
-                code.status.value,
-                format_time_or_none(code.starts_at),
-                format_time_or_none(code.ends_at),
-                format_time(code.created_at),
-                updated_at,
-                record.slot,
-                record.desired.value,
-                revision,
-                record.options.user_identifier_key,
-                sealed,
-                code.access_code_id,
+            },
+            sort_keys=True,
+        )
+        sealed = cipher.seal(plain, f"access_codes:{code.access_code_id}")
+        code_fp = None if code.code is None else cipher.fingerprint(code.code)
+        created_at = format_time(code.created_at)
+        state = (
+            code.name,
+            code.type.value,
+            code.status.value,
+            format_time_or_none(code.starts_at),
+            format_time_or_none(code.ends_at),
+            updated_at,
+            record.slot,
+            record.desired.value,
+            record.options.user_identifier_key,
+            sealed,
+        )
+        keys = (code.device_id, code_fp, code.common_code_key, created_at)
+        written = False
+        if expected_revision:  # one statement: atomic without a savepoint of its own
+            revision = expected_revision + 1
+            cursor = self._db.execute(
+                "UPDATE access_codes SET name = ?, type = ?, status = ?, starts_at = ?, "
+                "ends_at = ?, updated_at = ?, slot = ?, desired = ?, "
+                "user_identifier_key = ?, body = ?, revision = ? "
+                "WHERE access_code_id = ? AND revision = ? AND device_id = ? "
+                "AND code_fp IS ? AND common_code_key IS ? AND created_at = ?",
+                (*state, revision, code.access_code_id, expected_revision, *keys),
             )
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO access_codes (device_id, code_fp, name, common_code_key, type, "
-                    "status, starts_at, ends_at, created_at, updated_at, slot, desired, revision, "
-                    "user_identifier_key, body, access_code_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
+            written = cursor.rowcount == 1
+        elif expected_revision == 0:  # a new code: one INSERT, refused if the id exists
+            revision, written = 1, True
+            try:
+                self._insert_row(code.access_code_id, state, keys, revision)
+            except StoreConflict:
+                row = self._db.one(
+                    "SELECT revision FROM access_codes WHERE access_code_id = ?",
+                    (code.access_code_id,),
                 )
-            else:
-                self._db.execute(
-                    "UPDATE access_codes SET device_id = ?, code_fp = ?, name = ?, "
-                    "common_code_key = ?, type = ?, status = ?, starts_at = ?, ends_at = ?, "
-                    "created_at = ?, updated_at = ?, slot = ?, desired = ?, revision = ?, "
-                    "user_identifier_key = ?, body = ? WHERE access_code_id = ?",
-                    values,
-                )
-            # as a later get() will see it: decoded from the very JSON that was sealed
-            stored = _record_from(code.access_code_id, revision, updated_at, jsoncodec.loads(plain))
-            self.cache.keep_record(revision, body_tag(sealed), stored)
+                if row is None:
+                    raise  # not the id: another constraint (the device must exist)
+                raise StoreConflict(
+                    f"access code {code.access_code_id} is at revision {row[0]}, not 0"
+                ) from None
+        if not written:
+            with self._db.transaction():
+                revision = self._write_row(code.access_code_id, expected_revision, state, keys)
+        stored = replace(
+            record, revision=revision, updated_at=decode_time(updated_at, "updated_at")
+        )
+        self.cache.keep_record(revision, body_tag(sealed), stored)
         return stored
+
+    def _write_row(
+        self,
+        access_code_id: str,
+        expected_revision: int | None,
+        state: tuple[Any, ...],
+        keys: tuple[Any, ...],
+    ) -> int:
+        """Insert the row or rewrite all of it (indexes too); returns the new revision."""
+        row = self._db.one(
+            "SELECT revision FROM access_codes WHERE access_code_id = ?", (access_code_id,)
+        )
+        current = 0 if row is None else int(row[0])
+        if expected_revision is not None and expected_revision != current:
+            raise StoreConflict(
+                f"access code {access_code_id} is at revision {current}, not {expected_revision}"
+            )
+        revision = current + 1
+        if row is None:
+            self._insert_row(access_code_id, state, keys, revision)
+        else:
+            self._db.execute(
+                "UPDATE access_codes SET name = ?, type = ?, status = ?, starts_at = ?, "
+                "ends_at = ?, updated_at = ?, slot = ?, desired = ?, user_identifier_key = ?, "
+                "body = ?, device_id = ?, code_fp = ?, common_code_key = ?, created_at = ?, "
+                "revision = ? WHERE access_code_id = ?",
+                (*state, *keys, revision, access_code_id),
+            )
+        return revision
+
+    def _insert_row(
+        self, access_code_id: str, state: tuple[Any, ...], keys: tuple[Any, ...], revision: int
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO access_codes (name, type, status, starts_at, ends_at, updated_at, "
+            "slot, desired, user_identifier_key, body, device_id, code_fp, "
+            "common_code_key, created_at, revision, access_code_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*state, *keys, revision, access_code_id),
+        )
 
     def update(self, access_code_id: str, change: Callable[[CodeRecord], CodeRecord]) -> CodeRecord:
         """Read, change and write one code atomically (no other writer can come between)."""

@@ -34,23 +34,23 @@ class Events:
 
     def append(self, event: Event) -> int:
         """Record `event`; listeners hear of it once the enclosing transaction commits."""
-        with self._db.transaction():
-            cursor = self._db.execute(
-                "INSERT INTO events (event_id, event_type, device_id, access_code_id, "
-                "created_at, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.event_id,
-                    event.event_type.value,
-                    event.device_id,
-                    event.access_code_id,
-                    format_time(event.created_at),
-                    format_time(event.occurred_at),
-                    self._db.seal_json(event.to_dict(), f"events:{event.event_id}"),
-                ),
-            )
-            seq = int(cursor.lastrowid or 0)
-            stored = StoredEvent(seq, event)
-            self._db.after_commit(lambda: self._notify(stored))
+        body = self._db.seal_json(event.to_dict(), f"events:{event.event_id}")
+        cursor = self._db.execute(  # one statement: no savepoint of its own needed
+            "INSERT INTO events (event_id, event_type, device_id, access_code_id, "
+            "created_at, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.event_id,
+                event.event_type.value,
+                event.device_id,
+                event.access_code_id,
+                format_time(event.created_at),
+                format_time(event.occurred_at),
+                body,
+            ),
+        )
+        seq = int(cursor.lastrowid or 0)
+        stored = StoredEvent(seq, event)
+        self._db.after_commit(lambda: self._notify(stored))
         return seq
 
     def subscribe(self, listener: Callable[[StoredEvent], None]) -> Callable[[], None]:
@@ -148,25 +148,23 @@ class ActionAttempts:
         """Insert or update an attempt; `access_code_id` links it to the code it acts on
         (kept from the first write when later writes leave it out)."""
         now = self._db.now_text()
-        with self._db.transaction():
-            self._db.execute(
-                "INSERT INTO action_attempts (action_attempt_id, action_type, status, "
-                "access_code_id, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(action_attempt_id) DO UPDATE SET status = excluded.status, "
-                "access_code_id = COALESCE(excluded.access_code_id, access_code_id), "
-                "updated_at = excluded.updated_at, body = excluded.body",
-                (
-                    attempt.action_attempt_id,
-                    attempt.action_type.value,
-                    attempt.status.value,
-                    access_code_id,
-                    now,
-                    now,
-                    self._db.seal_json(
-                        attempt.to_dict(), f"action_attempts:{attempt.action_attempt_id}"
-                    ),
-                ),
-            )
+        body = self._db.seal_json(attempt.to_dict(), f"action_attempts:{attempt.action_attempt_id}")
+        self._db.execute(  # one statement: no savepoint of its own needed
+            "INSERT INTO action_attempts (action_attempt_id, action_type, status, "
+            "access_code_id, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(action_attempt_id) DO UPDATE SET status = excluded.status, "
+            "access_code_id = COALESCE(excluded.access_code_id, access_code_id), "
+            "updated_at = excluded.updated_at, body = excluded.body",
+            (
+                attempt.action_attempt_id,
+                attempt.action_type.value,
+                attempt.status.value,
+                access_code_id,
+                now,
+                now,
+                body,
+            ),
+        )
         return attempt
 
     def get(self, action_attempt_id: str) -> ActionAttempt | None:
@@ -174,8 +172,9 @@ class ActionAttempts:
             "SELECT action_attempt_id, body FROM action_attempts WHERE action_attempt_id = ?",
             (action_attempt_id,),
         )
-        if row is None:
-            return None
+        return None if row is None else self._decode(row)
+
+    def _decode(self, row: tuple[Any, ...]) -> ActionAttempt:
         data = self._db.open_json(row[1], f"action_attempts:{row[0]}")
         try:
             return ActionAttempt.from_dict(data)
@@ -191,11 +190,11 @@ class ActionAttempts:
     def pending_for_code(self, access_code_id: str) -> list[ActionAttempt]:
         """The attempts still pending for a code, oldest first (to settle when it lands)."""
         rows = self._db.all(
-            "SELECT action_attempt_id FROM action_attempts "
+            "SELECT action_attempt_id, body FROM action_attempts "
             "WHERE access_code_id = ? AND status = 'pending' ORDER BY created_at",
             (access_code_id,),
         )
-        return [self.require(str(r[0])) for r in rows]
+        return [self._decode(row) for row in rows]
 
     def pending_ids(self) -> list[str]:
         rows = self._db.all(
