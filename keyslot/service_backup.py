@@ -26,9 +26,10 @@ __all__ = ["BackupCodes", "enable_pool"]
 
 
 def enable_pool(store: Store, device: DeviceRecord) -> None:
-    """Give `device` a backup pool of the default size unless it has one (inside the caller's
-    transaction; the caller wakes the reconciler)."""
-    if device.settings.get(POOL_SIZE_SETTING):
+    """Give `device` a backup pool of the default size unless its size was ever set: a pool
+    turned off (size 0, as a gateway's config may say) stays off. Runs inside the caller's
+    transaction; the caller wakes the reconciler."""
+    if POOL_SIZE_SETTING in device.settings:
         return
     store.devices.update(
         device.device_id,
@@ -138,8 +139,9 @@ class BackupCodes(ServiceBase):
     def set_backup_access_code_pool(self, *, device_id: str, size: int) -> DeviceRecord:
         """How many backups a lock keeps (0 turns its pool off; backups not pulled go).
 
-        Not a Seam call: a gateway's own setting, also made by the first code created with
-        `use_backup_access_code_pool` (to the default size).
+        Not a Seam call: a gateway's own setting (`backup_access_code_pool_size` of a lock in
+        its config), also made by the first code created with `use_backup_access_code_pool`
+        (to the default size) on a lock whose size was never set.
         """
         wanted = as_int(size, "size")
         if wanted is None or not 0 <= wanted <= MAX_POOL_SIZE:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from keyslot.model import (
@@ -17,6 +17,7 @@ from keyslot.model import (
     InvalidInput,
     parse_time,
 )
+from keyslot.model.timing import Timing
 from keyslot.protocol.clock import Clock
 from keyslot.protocol.slots import LockInfo, NameRules
 from keyslot.service_inuse import CodesInUse
@@ -32,13 +33,8 @@ API_CODE_LENGTHS: tuple[int, ...] = tuple(range(4, 13))
 DEFAULT_LIMIT = 55000
 
 
-@dataclass(frozen=True, slots=True)
-class Scheduling:
-    """When a time-bound code is first sent: `jit_lead` before its start without native
-    schedules, up to `native_horizon` ahead with them (Seam: 60 minutes and 72 hours)."""
-
-    jit_lead: timedelta = timedelta(minutes=60)
-    native_horizon: timedelta = timedelta(hours=72)
+# The service's name for the timing policy it shares with the reconciler.
+Scheduling = Timing
 
 
 @dataclass(frozen=True, slots=True)

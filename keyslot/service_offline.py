@@ -7,17 +7,20 @@ whose window has ended be dropped from its records: nothing on the lock is left 
 `is_one_time_use` a one-time code (whole-hour start, one use within 6 hours of it). The
 window is rounded outward to what the code really grants, and that is what the access code
 shows. At most three codes of a kind may start in one hour (day): the fourth is refused.
+A clear-all code (not a Seam call) revokes at the lock every offline code issued before it.
 
 What the gateway keeps per lock: the secret agreed at pairing, sealed in the store's pairing
-keys under `offline-pin:<device_id>`, and - in the device's settings - the key generation and
-how many codes each start slot already has, so a restart never reissues a sequence number.
+keys under `offline-pin:<device_id>`, and - in the device's settings - the key generation,
+how many codes each start slot already has, so a restart never reissues a sequence number,
+and whether the clear-all code of the generation is still the newest code issued (never a
+PIN: a clear-all code is derived again from the keys and the generation).
 See hardware/offline-pins.md for the scheme.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +49,7 @@ from keyslot.store import CodeOptions, CodeRecord, DeviceRecord, Store, StoreCor
 
 __all__ = [
     "OFFLINE_KEY_PREFIX",
+    "ClearAllCode",
     "OfflineCodes",
     "OfflinePairing",
     "forget_offline_pairing",
@@ -117,12 +121,26 @@ def forget_offline_pairing(store: Store, device_id: str) -> None:
     store.pairing_keys.delete_key(_key_name(device_id))
 
 
+@dataclass(frozen=True, slots=True)
+class ClearAllCode:
+    """A clear-all code of a lock paired for offline PINs, and the generation it starts."""
+
+    device_id: str
+    code: str = field(repr=False)
+    generation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device_id": self.device_id, "code": self.code, "generation": self.generation}
+
+
 @dataclass(slots=True)
 class _IssuedCounts:
-    """The issuer's memory kept in the device settings: generation and per-slot counts."""
+    """The issuer's memory kept in the device settings: generation, per-slot counts, and
+    whether the generation's clear-all code is the newest code issued."""
 
     generation: int
     counts: dict[str, int]  # "generation:kind:start slot" -> codes issued
+    clear_is_newest: bool = False
 
     @classmethod
     def of(cls, settings: Mapping[str, Any]) -> _IssuedCounts:
@@ -130,9 +148,13 @@ class _IssuedCounts:
         try:
             generation = int(raw.get("generation", 0))
             counts = {str(k): int(v) for k, v in dict(raw.get("counts") or {}).items()}
+            clear_is_newest = raw.get("clear_is_newest", False)
         except (AttributeError, TypeError, ValueError):
             raise StoreCorrupt("the offline PIN counters of a device are damaged") from None
-        return cls(generation, counts)
+        # a clear-all code starts a generation: there is none before generation 1
+        if not isinstance(clear_is_newest, bool) or generation < int(clear_is_newest):
+            raise StoreCorrupt("the offline PIN counters of a device are damaged")
+        return cls(generation, counts, clear_is_newest)
 
     @staticmethod
     def key(generation: int, kind: OfflinePinKind, unit: int) -> str:
@@ -145,7 +167,18 @@ class _IssuedCounts:
             oldest = start_slot(OfflinePinKind(kind), now - _KEEP_COUNTS)
             if generation == self.generation and unit >= oldest:
                 keep[key] = count
-        return {"generation": self.generation, "counts": keep}
+        return {
+            "generation": self.generation,
+            "counts": keep,
+            "clear_is_newest": self.clear_is_newest,
+        }
+
+    def save(self, store: Store, device_id: str, now: datetime) -> None:
+        """Write the counters into the device's settings (inside the caller's transaction)."""
+        book = self.to_settings(now)
+        store.devices.update(
+            device_id, lambda r: replace(r, settings={**r.settings, _SETTINGS_KEY: book})
+        )
 
 
 def offline_kind(one_time: bool, rounding: str | None) -> OfflinePinKind:
@@ -179,10 +212,7 @@ class OfflineCodes(ServiceBase):
 
         Runs inside the caller's transaction, so the slot count read is the one written.
         """
-        if not rules.offline_pins:
-            raise InvalidInput.for_field(
-                "is_offline_access_code", "offline codes are not supported by this device"
-            )
+        pairing = self._offline_pairing(device, rules, "is_offline_access_code")
         if code is not None:
             raise InvalidInput.for_field(
                 "code", "an offline access code cannot have a custom code; the gateway makes it"
@@ -191,13 +221,6 @@ class OfflineCodes(ServiceBase):
             field = "starts_at" if starts_at is None else "ends_at"
             raise InvalidInput.for_field(
                 field, "an offline access code needs starts_at and ends_at"
-            )
-        pairing = load_offline_pairing(self.store, device.device_id)
-        if pairing is None:
-            raise InvalidInput.for_field(
-                "is_offline_access_code",
-                "this device has not been paired for offline codes yet; the gateway pairs it "
-                "when it starts and can reach the lock",
             )
         now = self.now()
         kind = offline_kind(one_time, options.max_time_rounding)
@@ -236,6 +259,41 @@ class OfflineCodes(ServiceBase):
         )
         return record, attempt
 
+    def create_offline_clear_all_code(self, *, device_id: str) -> ClearAllCode:
+        """A 12-digit code that, typed at the lock, revokes every offline code issued before
+        it; the codes issued after it work once it has been typed.
+
+        Not a Seam call. A lock takes clear-all codes in the order they were issued. Asked
+        again before any new offline code was issued, the gateway answers the same code: it
+        still revokes everything, and an answer lost on its way costs nothing.
+        """
+        with self.store.transaction():
+            device = self.device_record(device_id)
+            pairing = self._offline_pairing(device, DeviceRules.of(device), "device_id")
+            book = _IssuedCounts.of(device.settings)
+            now = self.now()
+            if not book.clear_is_newest:  # else nothing was issued since: the same code again
+                book.generation += 1
+                book.clear_is_newest = True
+                book.save(self.store, device.device_id, now)
+            issued = OfflinePinIssuer(pairing.keys(), book.generation - 1).issue_clear_all(now)
+        return ClearAllCode(device.device_id, issued.code, issued.generation)
+
+    def _offline_pairing(
+        self, device: DeviceRecord, rules: DeviceRules, param: str
+    ) -> OfflinePairing:
+        """The device's pairing for offline codes; `InvalidInput` on `param` without one."""
+        if not rules.offline_pins:
+            raise InvalidInput.for_field(param, "offline codes are not supported by this device")
+        pairing = load_offline_pairing(self.store, device.device_id)
+        if pairing is None:
+            raise InvalidInput.for_field(
+                param,
+                "this device has not been paired for offline codes yet; the gateway pairs it "
+                "when it starts and can reach the lock",
+            )
+        return pairing
+
     def _issue(
         self,
         device: DeviceRecord,
@@ -272,11 +330,8 @@ class OfflineCodes(ServiceBase):
                 " hours of its start, and that time has passed",
             )
         book.counts[slot_key] = issued.sequence + 1
-        counts = book.to_settings(now)
-        self.store.devices.update(
-            device.device_id,
-            lambda r: replace(r, settings={**r.settings, _SETTINGS_KEY: counts}),
-        )
+        book.clear_is_newest = False
+        book.save(self.store, device.device_id, now)
         return issued
 
     # -- what Seam refuses --------------------------------------------------------------

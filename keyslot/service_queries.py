@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
 
 from keyslot.model import (
     AccessCode,
@@ -17,6 +18,7 @@ from keyslot.service_base import (
     as_str_list,
     check_limit,
     pagination,
+    unknown_keys,
 )
 from keyslot.service_rules import (
     generate_for,
@@ -24,7 +26,55 @@ from keyslot.service_rules import (
 from keyslot.store import Desired, jsoncodec
 from keyslot.store.pagination import decode_cursor, encode_cursor
 
-__all__ = ["QueryCodes"]
+__all__ = ["ListParams", "QueryCodes"]
+
+
+class ListParams(TypedDict, total=False):
+    """The parameters of Seam's `/access_codes/list`."""
+
+    device_id: str | None
+    access_code_ids: list[str] | None
+    user_identifier_key: str | None
+    limit: int | None
+    page_cursor: str | None
+    search: str | None
+    customer_key: str | None
+    access_method_id: str | None
+    access_grant_id: str | None
+    access_grant_key: str | None
+
+
+# Filters by things a gateway does not have: a list filtered by one is empty.
+_NOTHING_MATCHES = ("access_method_id", "access_grant_id", "access_grant_key")
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A checked list request that the store answers."""
+
+    device_id: str | None
+    access_code_ids: list[str] | None
+    user_identifier_key: str | None
+    cursor: str | None
+    limit: int
+
+    def filters(self) -> dict[str, Any]:
+        """The keyword arguments of the store's `page` and `page_json`."""
+        return {
+            "device_id": self.device_id,
+            "access_code_ids": self.access_code_ids,
+            "user_identifier_key": self.user_identifier_key,
+            "cursor": self.cursor,
+            "limit": self.limit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A list answered without paging the store."""
+
+    codes: list[AccessCode]
+    pagination: dict[str, Any]
 
 
 class QueryCodes(ServiceBase):
@@ -60,136 +110,57 @@ class QueryCodes(ServiceBase):
         )
 
     def list_access_codes(
-        self,
-        *,
-        device_id: str | None = None,
-        access_code_ids: list[str] | None = None,
-        user_identifier_key: str | None = None,
-        limit: int | None = None,
-        page_cursor: str | None = None,
-        search: str | None = None,
-        customer_key: str | None = None,
-        access_method_id: str | None = None,
-        access_grant_id: str | None = None,
-        access_grant_key: str | None = None,
+        self, **params: Unpack[ListParams]
     ) -> tuple[list[AccessCode], dict[str, Any]]:
         """Seam's `/access_codes/list`: a page in creation order and `pagination`.
 
         Access grants and methods do not exist on a gateway, so filtering by one finds
         nothing; `customer_key` is accepted and ignored (one gateway, one customer).
         """
-        query = self._list_query(
-            device_id=device_id,
-            access_code_ids=access_code_ids,
-            customer_key=customer_key,
-            access_method_id=access_method_id,
-            access_grant_id=access_grant_id,
-            access_grant_key=access_grant_key,
-            limit=limit,
-        )
-        if query is None:
-            return [], pagination(None)
-        ids, count = query
-        if search is not None:
-            return self._search(
-                device_id=device_id,
-                ids=ids,
-                user_identifier_key=user_identifier_key,
-                search=search,
-                page_cursor=page_cursor,
-                count=count,
-            )
-        records, cursor = self.store.access_codes.page(
-            device_id=device_id,
-            access_code_ids=ids,
-            user_identifier_key=user_identifier_key,
-            cursor=page_cursor,
-            limit=count,
-        )
+        listing = self._listing(params)
+        if isinstance(listing, _Found):
+            return listing.codes, listing.pagination
+        records, cursor = self.store.access_codes.page(**listing.filters())
         return [r.access_code for r in records], pagination(cursor)
 
     def list_access_codes_json(
-        self,
-        *,
-        device_id: str | None = None,
-        access_code_ids: list[str] | None = None,
-        user_identifier_key: str | None = None,
-        limit: int | None = None,
-        page_cursor: str | None = None,
-        search: str | None = None,
-        customer_key: str | None = None,
-        access_method_id: str | None = None,
-        access_grant_id: str | None = None,
-        access_grant_key: str | None = None,
+        self, **params: Unpack[ListParams]
     ) -> tuple[list[bytes], dict[str, Any]]:
         """`list_access_codes` with each code as the UTF-8 JSON of its `to_dict()`, taken
         from the store's cache where the code did not change (for long lists over HTTP)."""
-        query = self._list_query(
-            device_id=device_id,
-            access_code_ids=access_code_ids,
-            customer_key=customer_key,
-            access_method_id=access_method_id,
-            access_grant_id=access_grant_id,
-            access_grant_key=access_grant_key,
-            limit=limit,
-        )
-        if query is None:
-            return [], pagination(None)
-        ids, count = query
-        if search is not None:
-            codes, page = self._search(
-                device_id=device_id,
-                ids=ids,
-                user_identifier_key=user_identifier_key,
-                search=search,
-                page_cursor=page_cursor,
-                count=count,
-            )
-            return [jsoncodec.dumps(c.to_dict()) for c in codes], page
-        encoded, cursor = self.store.access_codes.page_json(
-            device_id=device_id,
-            access_code_ids=ids,
-            user_identifier_key=user_identifier_key,
-            cursor=page_cursor,
-            limit=count,
-        )
+        listing = self._listing(params)
+        if isinstance(listing, _Found):
+            return [jsoncodec.dumps(c.to_dict()) for c in listing.codes], listing.pagination
+        encoded, cursor = self.store.access_codes.page_json(**listing.filters())
         return encoded, pagination(cursor)
 
-    def _list_query(
-        self,
-        *,
-        device_id: str | None,
-        access_code_ids: object,
-        customer_key: object,
-        access_method_id: object,
-        access_grant_id: object,
-        access_grant_key: object,
-        limit: object,
-    ) -> tuple[list[str] | None, int] | None:
-        """The checked ids filter and page size of a list; None when nothing can match."""
-        as_str(customer_key, "customer_key")
-        count = check_limit(limit)
-        ids = as_str_list(access_code_ids, "access_code_ids")
+    def _listing(self, params: ListParams) -> _Page | _Found:
+        """A list request checked: the page to read from the store, or the codes found
+        already (a search, or a filter nothing can match)."""
+        unknown_keys(params, ListParams.__annotations__)
+        as_str(params.get("customer_key"), "customer_key")
+        count = check_limit(params.get("limit"))
+        ids = as_str_list(params.get("access_code_ids"), "access_code_ids")
+        device_id = params.get("device_id")
         if device_id is not None:
             self.device_record(device_id)
-        if any(v is not None for v in (access_method_id, access_grant_id, access_grant_key)):
-            return None
-        return ids, count
+        if any(params.get(k) is not None for k in _NOTHING_MATCHES):
+            return _Found([], pagination(None))
+        page = _Page(
+            device_id, ids, params.get("user_identifier_key"), params.get("page_cursor"), count
+        )
+        search = params.get("search")
+        if search is None:
+            return page
+        return self._search(page, search)
 
-    def _search(
-        self,
-        *,
-        device_id: str | None,
-        ids: list[str] | None,
-        user_identifier_key: str | None,
-        search: str,
-        page_cursor: str | None,
-        count: int,
-    ) -> tuple[list[AccessCode], dict[str, Any]]:
+    def _search(self, page: _Page, search: str) -> _Found:
         """A partial match on name, code or id; filtered here (PINs are sealed in the file)."""
         needle = search.casefold()
         records, _ = self.store.access_codes.page(
-            device_id=device_id, access_code_ids=ids, user_identifier_key=user_identifier_key
+            device_id=page.device_id,
+            access_code_ids=page.access_code_ids,
+            user_identifier_key=page.user_identifier_key,
         )
         matches = [
             r.access_code
@@ -199,17 +170,16 @@ class QueryCodes(ServiceBase):
             or needle in r.access_code_id
         ]
         start = 0
-        if page_cursor is not None:
-            after = decode_cursor(page_cursor)
+        if page.cursor is not None:
+            after = decode_cursor(page.cursor)
             start = next(
                 (i + 1 for i, c in enumerate(matches) if _position(c) == after), len(matches)
             )
-        page = matches[start : start + count]
-        more = start + count < len(matches)
+        found = matches[start : start + page.limit]
         cursor = None
-        if more:
-            cursor = encode_cursor(*_position(page[-1]))
-        return page, pagination(cursor)
+        if start + page.limit < len(matches):
+            cursor = encode_cursor(*_position(found[-1]))
+        return _Found(found, pagination(cursor))
 
     def generate_code(self, *, device_id: str) -> str:
         """Seam's `/access_codes/generate_code`: a PIN the device would take right now."""

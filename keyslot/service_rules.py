@@ -161,7 +161,7 @@ def initial_state(
     """Status and pending mutation of a code that has not reached its lock yet."""
     if starts_at is None:
         return AccessCodeStatus.SETTING, (CreatingMutation(now),)
-    begin = starts_at - (scheduling.native_horizon if native else scheduling.jit_lead)
+    begin = scheduling.sent_from(starts_at, native)
     if now < begin:
         return AccessCodeStatus.UNSET, (DeferringCreationMutation(now, scheduled_at=begin),)
     # A natively scheduled code waits on the lock as `unset` until it starts.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
 
 from keyslot.protocol.clock import Clock, SystemClock
-from keyslot.protocol.slots import KeyslotError, SlotProgrammer
+from keyslot.protocol.lock_url import SCHEMES, LockUrl, LockUrlError, parse_lock_url
+from keyslot.protocol.slots import SlotProgrammer
 
 __all__ = [
     "LockUrl",
@@ -23,7 +22,8 @@ __all__ = [
     "schemes",
 ]
 
-# scheme -> module providing `async def open_url(url: LockUrl, **context) -> SlotProgrammer`
+# scheme (each of `SCHEMES`, the URL kinds the store accepts) -> module providing
+# `async def open_url(url: LockUrl, **context) -> SlotProgrammer`
 _DRIVERS: dict[str, str] = {
     "sim": "keyslot.drivers.sim",
     "serial": "keyslot.drivers.serial",
@@ -34,42 +34,12 @@ _DRIVERS: dict[str, str] = {
 }
 
 
-class LockUrlError(KeyslotError, ValueError):
-    """A lock URL that names no known transport or is malformed."""
-
-    code = "invalid_lock_url"
-
-
 class PairingKeyStore(Protocol):
     """Where drivers keep the secrets agreed at pairing (kept encrypted by keyslot's store)."""
 
     def load_key(self, lock_url: str) -> bytes | None: ...
 
     def save_key(self, lock_url: str, key: bytes) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LockUrl:
-    """A parsed lock URL: `scheme://[user:pass@]host[:port][/path][?query]`."""
-
-    raw: str
-    scheme: str
-    host: str
-    port: int | None
-    path: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    query: Mapping[str, str] = field(default_factory=dict)
-
-    def option(self, name: str, default: str | None = None) -> str | None:
-        return self.query.get(name, default)
-
-    @property
-    def redacted(self) -> str:
-        """The URL without its password, for logs."""
-        if self.password is None:
-            return self.raw
-        return self.raw.replace(f":{self.password}@", ":***@", 1)
 
 
 def float_option(
@@ -89,33 +59,7 @@ def float_option(
 
 
 def schemes() -> tuple[str, ...]:
-    return tuple(_DRIVERS)
-
-
-def parse_lock_url(url: str) -> LockUrl:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DRIVERS:
-        known = ", ".join(f"{s}://" for s in _DRIVERS)
-        raise LockUrlError(f"unknown lock URL scheme in {url!r}; known: {known}")
-    host = parts.hostname or ""
-    if scheme == "ble":  # the host is a MAC address: its colons are not a port
-        host, port = parts.netloc.rpartition("@")[2].upper(), None
-    else:
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise LockUrlError(f"bad port in lock URL {url!r}") from exc
-    return LockUrl(
-        raw=url,
-        scheme=scheme,
-        host=host,
-        port=port,
-        path=parts.path,
-        username=parts.username,
-        password=parts.password,
-        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-    )
+    return SCHEMES
 
 
 def driver_module(scheme: str) -> ModuleType:

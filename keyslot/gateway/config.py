@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from keyslot.backup_codes import MAX_POOL_SIZE
 from keyslot.drivers import LockUrlError, parse_lock_url, schemes
 from keyslot.protocol.slots import KeyslotError
 from keyslot.store.store import default_data_dir
@@ -56,9 +57,13 @@ class ConfigError(KeyslotError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LockConfig:
+    """A lock by URL. `backup_access_code_pool_size` is applied at every start (0: no
+    pool, even for codes that ask for one); None leaves the lock's pool as it is."""
+
     url: str
     name: str | None = None
     device_id: str | None = None
+    backup_access_code_pool_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +123,7 @@ class GatewayConfig:
 
 _TOP_KEYS = {"gateway", "locks", "simulators", "api_keys", "transports", "webhooks"}
 _GATEWAY_KEYS = {"host", "port", "data_dir", "shutdown_timeout", "log_level"}
-_LOCK_KEYS = {"url", "name", "device_id"}
+_LOCK_KEYS = {"url", "name", "device_id", "backup_access_code_pool_size"}
 _SIM_KEYS = {"profile", "id", "front_end", "port", "name"}
 _KEY_KEYS = {"name", "sha256", "env"}
 _HOOK_KEYS = {"url", "secret", "event_types", "max_attempts", "timeout"}
@@ -243,7 +248,15 @@ def _lock(table: Any, index: int) -> LockConfig:
     device_id = _opt_str(table, "device_id", where)
     if device_id is not None and not re.fullmatch(r"[0-9a-fA-F-]{36}", device_id):
         raise ConfigError(f"{where} device_id must be a UUID")
-    return LockConfig(url=url, name=_opt_str(table, "name", where), device_id=device_id)
+    pool: int | None = table.get("backup_access_code_pool_size")
+    if pool is not None:
+        pool = _int_value(pool, f"{where} backup_access_code_pool_size", 0, MAX_POOL_SIZE)
+    return LockConfig(
+        url=url,
+        name=_opt_str(table, "name", where),
+        device_id=device_id,
+        backup_access_code_pool_size=pool,
+    )
 
 
 def _simulator(table: Any, index: int) -> SimulatorConfig:

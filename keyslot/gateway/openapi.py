@@ -222,6 +222,17 @@ SCHEMAS: dict[str, Any] = {
         },
         "required": ["event_id", "event_type", "workspace_id", "created_at", "occurred_at"],
     },
+    "offline_clear_all_code": {
+        "type": "object",
+        "description": "keyslot's own: typed at the lock, it revokes every offline code issued "
+        "before it; a lock takes clear-all codes in the order of their generation.",
+        "properties": {
+            "device_id": _UUID,
+            "code": {"type": "string", "pattern": r"^\d{12}$"},
+            "generation": {"type": "integer", "minimum": 1},
+        },
+        "required": ["device_id", "code", "generation"],
+    },
     "pagination": {
         "type": "object",
         "properties": {

@@ -102,6 +102,11 @@ async def pull_backup(ctx: Any, p: dict[str, Any]) -> Mapping[str, Any]:
     return {"access_code": access_code, "backup_access_code": backup}
 
 
+async def offline_clear_all(ctx: Any, p: dict[str, Any]) -> Mapping[str, Any]:
+    """keyslot's own call: a clear-all code for a lock paired for offline codes."""
+    return {"clear_all_code": await call(ctx, "create_offline_clear_all_code", p)}
+
+
 async def report_constraints(ctx: Any, p: dict[str, Any]) -> Mapping[str, Any]:
     await call(ctx, "report_device_constraints", p)
     return {}
@@ -268,6 +273,15 @@ ACCESS_CODE_ROUTES: tuple[Route, ...] = (
         pull_backup,
         {"access_code": "access_code", "backup_access_code": "access_code"},
         "Take a code from the lock's backup pool.",
+        _ERRORS,
+    ),
+    Route(
+        "/access_codes/offline/create_clear_all_code",
+        ("POST",),
+        (Field("device_id", "uuid", required=True),),
+        offline_clear_all,
+        {"clear_all_code": "offline_clear_all_code"},
+        "Not a Seam call: a code that, typed at the lock, revokes every earlier offline code.",
         _ERRORS,
     ),
     Route(

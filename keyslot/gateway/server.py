@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from keyslot.backup_codes import POOL_SIZE_SETTING
 from keyslot.gateway.app import Gateway
 from keyslot.gateway.config import GatewayConfig, LockConfig, WebhookConfig
 from keyslot.gateway.sdnotify import Notifier
@@ -57,12 +58,16 @@ def bootstrap_api_key(store: Any, config: GatewayConfig, data_dir: Path) -> str 
 
 
 def register_locks(service: Any, locks: list[LockConfig]) -> list[str]:
-    """Add each configured lock the store does not know yet; returns their device ids."""
+    """Add each configured lock the store does not know yet and give it the backup pool
+    size the config names; returns their device ids."""
     ids = []
     for lock in locks:
         record = service.store.devices.by_url(lock.url)
         if record is None:
             record = service.add_device(lock_url=lock.url, name=lock.name, device_id=lock.device_id)
+        size = lock.backup_access_code_pool_size
+        if size is not None and record.settings.get(POOL_SIZE_SETTING) != size:
+            service.set_backup_access_code_pool(device_id=record.device_id, size=size)
         ids.append(record.device_id)
     return ids
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from keyslot.model.timing import Timing
 from keyslot.protocol.slots import LockInfo, Schedule
 from keyslot.reconciler.state import CodeSpec, Content, Fingerprint, Phase
 
@@ -28,13 +28,8 @@ class CodeStatus(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
-    jit_lead: timedelta = timedelta(minutes=60)
-    native_horizon: timedelta = timedelta(hours=72)
-
-    def uses_native(self, spec: CodeSpec, native_schedules: bool) -> bool:
-        return spec.time_bound and native_schedules and spec.prefer_native_scheduling
+def _uses_native(spec: CodeSpec, native_schedules: bool) -> bool:
+    return spec.time_bound and native_schedules and spec.prefer_native_scheduling
 
 
 def _due(spec: CodeSpec, now: datetime, native: bool, timing: Timing) -> tuple[bool, bool]:
@@ -43,9 +38,8 @@ def _due(spec: CodeSpec, now: datetime, native: bool, timing: Timing) -> tuple[b
         return True, False
     if now >= spec.ends_at:
         return False, False
-    if timing.uses_native(spec, native):
-        return now >= spec.starts_at - timing.native_horizon, True
-    return now >= spec.starts_at - timing.jit_lead, False
+    scheduled = _uses_native(spec, native)
+    return now >= timing.sent_from(spec.starts_at, scheduled), scheduled
 
 
 def target_content(spec: CodeSpec, now: datetime, lock: LockInfo, timing: Timing) -> Content | None:
@@ -105,10 +99,9 @@ def next_boundary(
         if spec.removing or spec.starts_at is None or spec.ends_at is None:
             continue
         moments: tuple[datetime, ...]
-        if timing.uses_native(spec, lock.native_schedules):
-            moments = (spec.starts_at - timing.native_horizon, spec.starts_at, spec.ends_at)
-        else:
-            moments = (spec.starts_at - timing.jit_lead, spec.ends_at)
+        native = _uses_native(spec, lock.native_schedules)
+        sent = timing.sent_from(spec.starts_at, native)
+        moments = (sent, spec.starts_at, spec.ends_at) if native else (sent, spec.ends_at)
         for moment in moments:
             if moment > now and (best is None or moment < best):
                 best = moment
