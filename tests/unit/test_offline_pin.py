@@ -94,7 +94,8 @@ def test_clear_all_revokes_every_earlier_code() -> None:
     clear = issuer.issue_clear_all(T0 + timedelta(hours=1))
     assert len(clear.code) == 12
     verdict = lock.verify(clear.code, T0 + timedelta(hours=1))
-    assert verdict.accepted and verdict.cleared
+    assert verdict.accepted
+    assert verdict.cleared
     assert lock.verify(old.code, T0 + timedelta(hours=2)).reason == "unknown_code"
     new = issuer.issue(OfflinePinKind.HOURLY, T0 + timedelta(hours=2), T0 + timedelta(hours=4))
     assert lock.verify(new.code, T0 + timedelta(hours=2)).accepted
