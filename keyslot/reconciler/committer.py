@@ -69,20 +69,30 @@ class Committer:
             await self._task
 
     async def _run(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            await asyncio.sleep(0)  # let the other workers' jobs of this moment join in
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                results = self._commit(batch)
-                del batch  # its jobs hold whole passes' worth of records: let them go
-                if results is not None:
-                    await self._deliver(results)
-                del results
-            if self._closing:
-                return
+        # A batch's answers wait for the fsync that covers it in a task of their own, so
+        # the next batch commits while the disk syncs the previous one (and both share
+        # the next round of the store's durability barrier).
+        deliveries: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                await asyncio.sleep(0)  # let the other workers' jobs of this moment join in
+                while self._queue:
+                    batch = self._queue[: self._max_batch]
+                    del self._queue[: self._max_batch]
+                    results = self._commit(batch)
+                    del batch  # its jobs hold whole passes' worth of records: let them go
+                    if results is not None:
+                        task = asyncio.get_running_loop().create_task(self._deliver(results))
+                        deliveries.add(task)
+                        task.add_done_callback(deliveries.discard)
+                    del results
+                if self._closing:
+                    return
+        finally:
+            if deliveries:
+                await asyncio.gather(*deliveries, return_exceptions=True)
 
     def _commit(
         self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]
