@@ -16,7 +16,8 @@ the same load on both:
 Needs `wrk` (apt-get install wrk) and `node`/`npm`; the fake is installed with npm into
 a temporary directory unless `--fake-dir` names one where it already is. Also reported: the
 memory the store's cache of decoded codes takes with every seeded code listed and read,
-and the load average of the machine before and after.
+and, before and after, the load average of the machine and how long an fsync takes on the
+disk the store is on (keyslot answers a create after an fsync; the fake does not write).
 
     .venv/bin/python benchmarks/api.py [--codes 10000] [--json out.json]
 """
@@ -24,6 +25,7 @@ and the load average of the machine before and after.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -305,15 +307,22 @@ def cache_memory(data_dir: Path) -> dict[str, float]:
 
 
 def bench_keyslot(
-    workdir: Path, *, creates: int, limit: int, codes: int, samples: int
+    workdir: Path,
+    *,
+    creates: int,
+    limit: int,
+    codes: int,
+    samples: int,
+    lock_state: Path | None = None,
 ) -> ServerResult:
     data = workdir / "keyslot"
     data.mkdir()
+    states = lock_state or data  # where the simulated locks keep their slot tables
     config = ["[gateway]", f'data_dir = "{data / "data"}"', 'log_level = "warning"', ""]
     for i in range(LOCKS):
         config += [
             "[[locks]]",
-            f'url = "sim://kwikset?id=bench-{i}&state={data / f"lock-{i}.state"}"',
+            f'url = "sim://kwikset?id=bench-{i}&state={states / f"lock-{i}.state"}"',
             f'name = "Bench lock {i}"',
             "",
         ]
@@ -403,6 +412,25 @@ def bench_fake(
             proc.kill()
 
 
+def fsync_ms(directory: Path, rounds: int = 50) -> float:
+    """Median time of an fsync after a 16 KiB append in `directory`: a create is answered
+    after a shared fsync, so a disk busy with other work lowers keyslot's rate (not the
+    fake's, which keeps nothing on disk)."""
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    timings = []
+    try:
+        for _ in range(rounds):
+            os.write(fd, b"\0" * 16384)
+            start = time.perf_counter()
+            os.fsync(fd)
+            timings.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return round(statistics.median(timings), 2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -417,6 +445,14 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=20, help="timed list calls (default 20)")
     parser.add_argument("--fake-dir", type=Path, help="a directory where the fake is npm-installed")
     parser.add_argument("--skip-fake", action="store_true", help="measure keyslot only")
+    parser.add_argument(
+        "--lock-state",
+        choices=("disk", "memory"),
+        default="disk",
+        help="where the simulated locks save their slot tables: beside the store (default), "
+        "or in /dev/shm, as a real lock keeps them in its own flash (each slot write saves "
+        "and fsyncs the table, on the gateway's event loop)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     for tool in ("wrk",) + (() if args.skip_fake else ("node", "npm")):
@@ -424,17 +460,26 @@ def main() -> int:
             print(f"{tool} is needed (apt-get install {tool})", file=sys.stderr)
             return 2
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="keyslot-bench-") as tmp:
-        workdir = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="keyslot-bench-")))
+        lock_state = None
+        if args.lock_state == "memory":
+            shm = Path("/dev/shm")  # noqa: S108 - a tmpfs, the RAM the simulated locks use
+            if not shm.is_dir():
+                print("--lock-state memory needs /dev/shm", file=sys.stderr)
+                return 2
+            lock_state = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=shm)))
+        fsync_before = fsync_ms(workdir)
         sizes = {
             "creates": args.creates,
             "limit": args.limit,
             "codes": args.codes,
             "samples": args.samples,
         }
-        results = [bench_keyslot(workdir, **sizes)]
+        results = [bench_keyslot(workdir, **sizes, lock_state=lock_state)]
         if not args.skip_fake:
             results.append(bench_fake(args.fake_dir, workdir, **sizes))
+        fsync_after = fsync_ms(workdir)
     print(
         f"| server | creates/s ({CONNECTIONS} conns, empty to {args.creates}) | "
         f"create p50 / p99 ms | errors | list of {args.codes} median / p95 ms | "
@@ -453,7 +498,9 @@ def main() -> int:
         print(f"\nkeyslot / fake create throughput: {ratio:.2f}")
     before = " ".join(f"{v:.2f}" for v in load_before)
     after = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"simulated locks' slot tables: {args.lock_state}")
     print(f"load average (1, 5, 15 min) before: {before}; after: {after}")
+    print(f"fsync of a 16 KiB append, median of 50: {fsync_before} ms before, {fsync_after} after")
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8")
     return 0

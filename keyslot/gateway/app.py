@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -112,6 +113,9 @@ class Gateway:
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
         self._unsubscribe: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._hub_poked = False
         self._openapi: bytes | None = None
         static = _static_dir()
 
@@ -151,7 +155,7 @@ class Gateway:
             context=self.context,
             authenticator=self.authenticator,
             fallback=web,
-            durable=self._durable,
+            durable=getattr(store, "durable", None),  # the barrier itself: one call less
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,6 +187,21 @@ class Gateway:
         if durable is not None:
             await durable()
 
+    def _on_event(self, _stored: object) -> None:
+        """Called in the writing thread for every committed event: the hub is poked once
+        for the events of one moment (it reads them all from the store)."""
+        if self._hub_poked or self._loop is None:
+            return
+        self._hub_poked = True
+        if threading.get_ident() == self._loop_thread:
+            self._loop.call_soon(self._poke_hub)
+        else:
+            self._loop.call_soon_threadsafe(self._poke_hub)
+
+    def _poke_hub(self) -> None:
+        self._hub_poked = False  # before the poke: an event after it pokes again
+        self.hub.notify()
+
     async def _fetch_events(self, after: int, limit: int) -> list[SequencedEvent]:
         """New events, handed out only once they are on disk (a webhook cannot be taken back)."""
         stored = self.service.store.events.query(after_seq=after, limit=limit)
@@ -203,10 +222,9 @@ class Gateway:
     async def start(self) -> None:
         for hook in self._on_startup:
             await hook()
-        loop = asyncio.get_running_loop()
-        self._unsubscribe = self.service.store.events.subscribe(
-            lambda _stored: loop.call_soon_threadsafe(self.hub.notify)
-        )
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._unsubscribe = self.service.store.events.subscribe(self._on_event)
         await self.hub.start()
         for sender in self.webhooks:
             sender.start()
@@ -226,6 +244,7 @@ class Gateway:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._loop = None
         for hook in self._on_shutdown:
             try:
                 await hook()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
@@ -57,12 +58,20 @@ def _stdlib_dumps(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
-def _make() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+def _stdlib_loads(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+# orjson reads an integer beyond 64 bits as a float; the standard library keeps it exact.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def _make() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any], Callable[[bytes], Any]]:
     """orjson when installed (several times faster on long lists), else the standard library."""
     try:  # imported by name: an optional dependency, typed or not
         orjson: Any = importlib.import_module("orjson")
     except ImportError:
-        return _stdlib_dumps, RawJson
+        return _stdlib_dumps, RawJson, _stdlib_loads
     options = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
     def fast(value: Any) -> bytes:
@@ -72,10 +81,21 @@ def _make() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
             return _stdlib_dumps(value)
         return encoded
 
-    return fast, orjson.Fragment
+    def fast_loads(raw: bytes) -> Any:
+        """What `json.loads` answers: orjson's value where it reads the body the same way,
+        else the standard library (NaN, a BOM, UTF-16, lone surrogates, huge integers and
+        invalid JSON, which orjson refuses or reads otherwise)."""
+        if _LONG_NUMBER.search(raw) is None:
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                pass
+        return json.loads(raw)
+
+    return fast, orjson.Fragment, fast_loads
 
 
-dumps, _raw = _make()
+dumps, _raw, _loads = _make()
 """`dumps`: compact UTF-8 JSON; model objects are written through their `to_dict()`."""
 
 
@@ -89,7 +109,7 @@ def loads_object(raw: bytes) -> dict[str, Any] | None:
     if not raw.strip():
         return None
     try:
-        value = json.loads(raw)
+        value = _loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BodyError("the request body is not valid JSON") from exc
     if not isinstance(value, dict):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from keyslot.gateway.auth import Authenticator, log_rejection
 from keyslot.gateway.jsonio import BodyError, dumps, error_body, error_for, loads_object
 from keyslot.gateway.params import Field, decode_query, validate_params
 from keyslot.model.api_errors import SeamApiError
+from keyslot.model.common import new_id
 from keyslot.protocol.slots import KeyslotError
 
 __all__ = ["ApiDispatcher", "Handler", "Route", "send_json"]
@@ -34,6 +34,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handler = Callable[[Any, dict[str, Any]], Awaitable[Mapping[str, Any]]]
 
 MAX_BODY_BYTES = 1024 * 1024
+
+_JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +65,7 @@ async def send_json(
     extra_headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     payload = dumps(body)
-    headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
-        (b"content-length", str(len(payload)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
+    headers = [_JSON_TYPE, (b"content-length", b"%d" % len(payload)), _NO_STORE]
     if request_id is not None:
         headers.append((b"seam-request-id", request_id.encode()))
     headers.extend(extra_headers)
@@ -166,7 +165,7 @@ class ApiDispatcher:
             )
 
     async def _serve(self, route: Route, scope: Scope, receive: Receive, send: Send) -> int:
-        request_id = str(uuid.uuid4())
+        request_id = new_id()
         method: str = scope["method"]
         auth = await self.authenticator.check(header(scope, b"authorization"))
         if not auth.ok:
@@ -208,7 +207,8 @@ class ApiDispatcher:
             return 413, error_body("payload_too_large", message)
         try:
             body = loads_object(raw)
-            query = decode_query(scope.get("query_string", b""))
+            raw_query = scope.get("query_string", b"")
+            query = decode_query(raw_query) if raw_query else {}
             params = validate_params(route.fields, query, body)
             result = await route.handler(self.context, params)
         except BodyError as exc:
