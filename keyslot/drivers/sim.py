@@ -133,14 +133,18 @@ class SimLock(SlotProgrammerBase):
             await self._clock.sleep(wait)
         error = decision.error_before()
         if error is None:
+            firmware = self.firmware
             try:
-                result = fn()
+                with firmware.saves_deferred():
+                    result = fn()
             except KeyslotError:
                 raise
             except Exception as exc:  # a firmware bug must still reach callers as ours
                 raise FinalError(
                     f"the simulated lock failed on {op}: {type(exc).__name__}"
                 ) from exc
+            finally:
+                await firmware.flush()  # like flash: saved before the lock answers
             error = decision.error_after()
             if error is None:
                 return result

@@ -113,7 +113,7 @@ class Reconciler:
     def _wake(self, device_id: str) -> None:
         if self._stopped:
             return
-        if self.store.devices.get(device_id) is None:
+        if not self.store.devices.exists(device_id):
             worker = self._workers.pop(device_id, None)
             if worker is not None:  # the device was removed: let its worker go
                 task = asyncio.get_running_loop().create_task(worker.stop())

@@ -11,9 +11,11 @@ after every change, so a simulated lock outlives its process.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +44,13 @@ from keyslot.simulator.lockout import KeypadGuard
 from keyslot.simulator.offline import OfflinePins
 from keyslot.simulator.profiles import Profile, get_profile
 from keyslot.simulator.rules import FittedName, check_code, fit_name
-from keyslot.simulator.state import SimulatorStateError, read_state, write_state
+from keyslot.simulator.state import (
+    SimulatorStateError,
+    read_state,
+    replace_state,
+    seal_state,
+    write_state,
+)
 
 __all__ = ["EntryResult", "LockFirmware", "StoredCode", "crc16_aug_ccitt", "user_code_checksum"]
 
@@ -156,6 +164,9 @@ class LockFirmware:
         self._guard = KeypadGuard(profile)
         self._offline = OfflinePins()
         self._subscribers: list[EventCallback] = []
+        self._deferring = False
+        self._dirty = False
+        self._flush_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         if self.state_path is not None and self.state_path.exists():
             self._restore(read_state(self.state_path))
 
@@ -455,8 +466,49 @@ class LockFirmware:
     # ------------------------------------------------------------------ persistence
 
     def _persist(self) -> None:
-        if self.state_path is not None:
+        if self.state_path is None:
+            return
+        if self._deferring:
+            self._dirty = True  # saved by `flush()`, which the caller awaits
+        else:
             self.save()
+
+    def _saved(self) -> bool:
+        return not self._dirty
+
+    @contextlib.contextmanager
+    def saves_deferred(self) -> Iterator[None]:
+        """Changes made inside are saved by the next `flush()` instead of at once: an async
+        front-end runs an operation, then awaits `flush()` (the file is written and synced
+        in a thread, so the event loop does not wait for the disk) before it answers."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+
+    async def flush(self) -> None:
+        """Save what changed under `saves_deferred()` (nothing to do: returns at once).
+
+        Saves of one lock run one at a time, each of the state as it is when it starts; a
+        caller whose change an earlier save already holds returns without another write.
+        """
+        path = self.state_path
+        if not self._dirty or path is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._flush_lock is None or self._flush_lock[0] is not loop:
+            self._flush_lock = (loop, asyncio.Lock())
+        async with self._flush_lock[1]:
+            if self._saved():  # an earlier save, awaited meanwhile, took this change
+                return
+            self._dirty = False
+            try:
+                blob = seal_state(path, self.to_state())
+                await asyncio.to_thread(replace_state, path, blob)
+            except BaseException:
+                self._dirty = True  # the next flush writes it again
+                raise
 
     def to_state(self) -> dict[str, Any]:
         return {

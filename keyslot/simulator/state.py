@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ __all__ = [
     "SimulatorStateError",
     "key_path",
     "read_state",
+    "replace_state",
+    "seal_state",
     "write_state",
 ]
 
@@ -100,11 +103,21 @@ def _create_key(path: Path) -> bytes:
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Encrypt `state` (JSON-able) and replace the file at `path` atomically."""
+    replace_state(path, seal_state(path, state))
+
+
+def seal_state(path: Path, state: dict[str, Any]) -> bytes:
+    """The encrypted file content of `state`, for `replace_state`."""
     key = _load_key(path, create=True)
     nonce = secrets.token_bytes(_NONCE)
     plaintext = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-    blob = _MAGIC + nonce + AESGCM(key).encrypt(nonce, plaintext, _MAGIC)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return _MAGIC + nonce + AESGCM(key).encrypt(nonce, plaintext, _MAGIC)
+
+
+def replace_state(path: Path, blob: bytes) -> None:
+    """Replace the file at `path` with `blob`: write-to-temp, fsync, rename, fsync the
+    directory (blocking: an event loop runs it in a thread)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:

@@ -60,6 +60,10 @@ class Devices:
         row = self._db.one(f"SELECT {_COLUMNS} FROM devices WHERE device_id = ?", (device_id,))  # noqa: S608 - fixed SQL
         return None if row is None else self._decode(row)
 
+    def exists(self, device_id: str) -> bool:
+        """Whether the device is registered (without decoding it)."""
+        return self._db.one("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) is not None
+
     def require(self, device_id: str) -> DeviceRecord:
         record = self.get(device_id)
         if record is None:

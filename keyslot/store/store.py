@@ -84,6 +84,7 @@ class Store:
         self.api_keys = ApiKeys(self._db)
         self.pairing_keys = PairingKeys(self._db)
         self.webhooks = Webhooks(self._db)
+        self._workspace_id: str | None = None
 
     @classmethod
     def open(
@@ -122,11 +123,14 @@ class Store:
 
     @property
     def workspace_id(self) -> str:
-        """One id for this installation, made at first start (Seam's `workspace_id`)."""
-        value = self._db.meta("workspace_id")
-        if value is None:  # pragma: no cover - written together with the key check
-            raise RuntimeError("the store has no workspace id")
-        return value
+        """One id for this installation, made at first start (Seam's `workspace_id`); it
+        never changes, so it is read once."""
+        if self._workspace_id is None:
+            value = self._db.meta("workspace_id")
+            if value is None:  # pragma: no cover - written together with the key check
+                raise RuntimeError("the store has no workspace id")
+            self._workspace_id = value
+        return self._workspace_id
 
     @property
     def schema_version(self) -> int:
