@@ -314,6 +314,7 @@ def bench_keyslot(
     codes: int,
     samples: int,
     lock_state: Path | None = None,
+    lock_latency: float = 0.0,
 ) -> ServerResult:
     data = workdir / "keyslot"
     data.mkdir()
@@ -322,7 +323,8 @@ def bench_keyslot(
     for i in range(LOCKS):
         config += [
             "[[locks]]",
-            f'url = "sim://kwikset?id=bench-{i}&state={states / f"lock-{i}.state"}"',
+            f'url = "sim://kwikset?id=bench-{i}&state={states / f"lock-{i}.state"}'
+            f'&latency={lock_latency:g}"',
             f'name = "Bench lock {i}"',
             "",
         ]
@@ -453,6 +455,14 @@ def main() -> int:
         "or in /dev/shm, as a real lock keeps them in its own flash (each slot write saves "
         "and fsyncs the table, on the gateway's event loop)",
     )
+    parser.add_argument(
+        "--lock-latency",
+        type=float,
+        default=0.0,
+        help="seconds each operation of a simulated lock takes (default 0: the reconciler "
+        "programs codes as fast as the CPU lets it, beside the HTTP load; a real keypad "
+        "lock takes 0.5-3 s per write)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     for tool in ("wrk",) + (() if args.skip_fake else ("node", "npm")):
@@ -476,7 +486,9 @@ def main() -> int:
             "codes": args.codes,
             "samples": args.samples,
         }
-        results = [bench_keyslot(workdir, **sizes, lock_state=lock_state)]
+        results = [
+            bench_keyslot(workdir, **sizes, lock_state=lock_state, lock_latency=args.lock_latency)
+        ]
         if not args.skip_fake:
             results.append(bench_fake(args.fake_dir, workdir, **sizes))
         fsync_after = fsync_ms(workdir)
@@ -499,6 +511,7 @@ def main() -> int:
     before = " ".join(f"{v:.2f}" for v in load_before)
     after = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"simulated locks' slot tables: {args.lock_state}")
+    print(f"simulated locks' time per operation: {args.lock_latency:g} s")
     print(f"load average (1, 5, 15 min) before: {before}; after: {after}")
     print(f"fsync of a 16 KiB append, median of 50: {fsync_before} ms before, {fsync_after} after")
     if args.json is not None:
