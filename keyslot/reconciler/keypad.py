@@ -1,18 +1,20 @@
 """What a lock reports by itself: keypad use becomes Seam's `lock.unlocked` (with the access
 code that opened it) and `lock.access_denied`; a change made at the keypad wakes the worker
 to set the code again or accept the change (a masked lock cannot show what changed, so the
-event marks the slot for it).
+event marks the slot for it; changes made while nobody listened: `unheard`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from keyslot.model import AccessDeniedReason, EventType, UnlockMethod
-from keyslot.protocol.slots import KeyslotError, LockEvent, LockEventKind, SlotProgrammer
+from keyslot.protocol.slots import KeyslotError, LockEvent, LockEventKind
 from keyslot.reconciler.one_time import after_use
+from keyslot.reconciler.unheard import marked
 
 if TYPE_CHECKING:
     from keyslot.reconciler.worker import DeviceWorker
@@ -34,10 +36,10 @@ _TABLE_CHANGES = frozenset(
 _DENIALS = {reason.value for reason in AccessDeniedReason}
 
 
-async def follow(worker: DeviceWorker, lock: SlotProgrammer) -> None:
-    """Handle the lock's events until its stream ends (the lock was closed)."""
+async def follow(worker: DeviceWorker, events: AsyncIterator[LockEvent]) -> None:
+    """Handle the lock's events until their stream ends (the lock was closed)."""
     try:
-        async for event in lock.events():
+        async for event in events:
             worker.handling += 1
             try:
                 await handle(worker, event)
@@ -68,8 +70,9 @@ async def handle(worker: DeviceWorker, event: LockEvent) -> None:
     if kind in _TABLE_CHANGES:
         worker.invalidate()
         info = worker.info
-        if kind is LockEventKind.CODE_CHANGED and info is not None and not info.codes_readable:
-            await _mark_tampered(worker, event.slot)
+        masked = info is not None and not info.codes_readable
+        if kind is LockEventKind.CODE_CHANGED or (masked and kind is LockEventKind.CODE_ADDED):
+            await _mark_changed(worker, event.slot, masked=masked)
         if kind is LockEventKind.ONE_TIME_CODE_USED:  # spent before the next read finds it gone
             await after_use(worker, _code_at(worker, event.slot))
         worker.wake()
@@ -101,7 +104,10 @@ async def handle(worker: DeviceWorker, event: LockEvent) -> None:
         await after_use(worker, code_id)  # a one-time code comes off the lock now
 
 
-async def _mark_tampered(worker: DeviceWorker, slot: int | None) -> None:
+async def _mark_changed(worker: DeviceWorker, slot: int | None, *, masked: bool) -> None:
+    """A new PIN in `slot`. A change proves that an unconfirmed write there had landed; on a
+    lock that masks codes the read cannot show the new PIN, and an addition counts too (the
+    slot was emptied first, perhaps unheard, so a code keyslot put there is gone)."""
     code_id = _code_at(worker, slot)
     if code_id is None:
         return
@@ -112,7 +118,7 @@ async def _mark_tampered(worker: DeviceWorker, slot: int | None) -> None:
         record = shared.store.access_codes.get(code_id)
         if record is None:
             return
-        changed = worker.ledger(at).tampered(record)
+        changed = marked(worker.ledger(at), record, tampered=masked)
         if changed != record:
             shared.store.access_codes.put(changed, expected_revision=record.revision)
 

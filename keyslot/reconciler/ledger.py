@@ -459,13 +459,6 @@ class Ledger:
             outcome.events.append(self.event(EventType.ACCESS_CODE_REMOVED_FROM_DEVICE, code))
         return outcome
 
-    def tampered(self, record: CodeRecord) -> CodeRecord:
-        """A keypad event says this code's slot changed in a way the lock cannot show."""
-        state = _slot_state(record, self.fingerprint)
-        if state.record is None or state.record.phase is not Phase.SET:
-            return record
-        return self.with_state(record, replace(state, record=replace(state.record, tampered=True)))
-
     # -- the lock's health -------------------------------------------------------------
 
     def delayed(self, record: CodeRecord) -> Outcome:

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from keyslot.protocol.slots import LockInfo, Slot
+from keyslot.names import fit_name
+from keyslot.protocol.slots import LockInfo, NameRejected, NameRules, Slot
 from keyslot.reconciler.state import (
     CodeSpec,
     Content,
@@ -61,6 +62,7 @@ class Change(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     RESET = "reset"  # undo a change made at the keypad
+    VERIFY = "verify"  # write again what a masked slot may have lost unseen
     RESUME = "resume"  # a write that was started before and not seen applied
     REMOVE = "remove"  # the owner deleted the code
     EXPIRE = "expire"  # the time frame ended, or the code is no longer wanted on the lock
@@ -300,6 +302,16 @@ def _on_record(work: _Work, spec: CodeSpec, rec: SlotRecord, target: Content | N
             return
         # The lock's content becomes the code's; the owner's other changes still apply.
         rec, target = accepted_change(rec, target, slot, work.fingerprint, native=work.native)
+    elif (
+        rec.unverified
+        and slot.code is None
+        and target is not None
+        and not spec.allow_external_modification
+    ):
+        # A change may have reached this masked slot unseen, or not: write the code again,
+        # with nothing to report (a code that accepts such changes keeps what the lock has).
+        _write(work, spec, index, target, Change.VERIFY, fresh=False)
+        return
     _settled(work, spec, rec, target, index)
 
 
@@ -412,27 +424,59 @@ def _allocate(work: _Work, lock: LockInfo, by_slot: dict[int, str], capacity: in
         lowest[code_fp] = min(lowest.get(code_fp, index), index)
 
 
-def _order(work: _Work) -> list[Operation]:
-    """Clears first; a write whose PIN another slot still holds waits until that slot changes."""
+def _name_key(name: str | None, rules: NameRules) -> str | None:
+    """The name as the lock would show it, compared as a lock that refuses a repeat does."""
+    try:
+        shown = fit_name(name, rules)
+    except NameRejected:
+        return None  # the lock refuses it whatever the order
+    return None if shown is None else shown.name.casefold()
+
+
+def _order(work: _Work, rules: NameRules | None) -> list[Operation]:
+    """Clears first; a write whose PIN another slot still holds waits until that slot changes,
+    and so does one whose name another slot still shows, where names must be unique and
+    that slot is written too (codes swapping names)."""
     clears = sorted((op for op in work.ops if op.kind is OpKind.CLEAR), key=lambda o: o.index)
     held = dict(work.lock_fp)
+    unique = rules if rules is not None and rules.unique else None
+    names: dict[int, str] = {}  # slot -> name it shows, on a lock with unique names
+    if unique is not None:
+        for i, slot in work.slots.items():
+            if slot.occupied and slot.name:
+                names[i] = slot.name.casefold()
     for op in clears:
         held.pop(op.index, None)
+        names.pop(op.index, None)
     ordered: list[Operation] = list(clears)
     pending = [op for op in work.ops if op.kind is not OpKind.CLEAR]
     while pending:
+        moving = {op.index for op in pending} if unique is not None else set()
         for n, op in enumerate(pending):
             code_fp = work.fingerprint(op.content.code) if op.content is not None else ""
-            if not any(i != op.index and v == code_fp for i, v in held.items()):
-                ordered.append(op)
-                held[op.index] = code_fp
-                del pending[n]
-                break
+            if any(i != op.index and v == code_fp for i, v in held.items()):
+                continue
+            name = None
+            if unique is not None and op.content is not None:
+                name = _name_key(op.content.name, unique)
+                if name is not None and any(
+                    i != op.index and i in moving and v == name for i, v in names.items()
+                ):
+                    continue
+            ordered.append(op)
+            held[op.index] = code_fp
+            if name is None:
+                names.pop(op.index, None)
+            else:
+                names[op.index] = name
+            del pending[n]
+            break
         else:
-            # PINs move in a cycle between slots: vacate one slot, write it last.
+            # PINs or names move in a cycle between slots: vacate one slot, write it last.
             op = pending.pop(0)
             ordered.append(Operation(OpKind.CLEAR, op.index, op.access_code_id, Change.VACATE))
             held.pop(op.index, None)
+            names.pop(op.index, None)
             pending.append(
                 Operation(op.kind, op.index, op.access_code_id, op.change, op.content, True)
             )
@@ -497,4 +541,4 @@ def plan(
         for i in sorted(slots)
         if slots[i].occupied and (i not in by_slot or i in work.foreign)
     )
-    return Plan(tuple(_order(work)), tuple(work.findings), unmanaged)
+    return Plan(tuple(_order(work, lock.name_rules)), tuple(work.findings), unmanaged)

@@ -121,7 +121,8 @@ class SlotRecord:
 
     `fresh` marks a write into a slot that was empty, so that an occupied slot found after a
     crash proves the write landed even where codes read back masked. `tampered` says a keypad
-    event reported a change the lock cannot show (masked codes).
+    event reported a change the lock cannot show (masked codes). `unverified` says such a
+    change may have happened unseen, or not: the content is written again, nothing reported.
     """
 
     index: int
@@ -132,6 +133,7 @@ class SlotRecord:
     shown: Shown | None = None
     fresh: bool = False
     tampered: bool = False
+    unverified: bool = False
 
     def holds(self, content: Content, fingerprint: Fingerprint) -> bool:
         """Whether this record describes exactly `content`."""
@@ -142,7 +144,7 @@ class SlotRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "index": self.index,
             "phase": self.phase.value,
             "code_fp": self.code_fp,
@@ -152,6 +154,9 @@ class SlotRecord:
             "fresh": self.fresh,
             "tampered": self.tampered,
         }
+        if self.unverified:  # only when set, so other records read back unchanged
+            out["unverified"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlotRecord:
@@ -165,6 +170,7 @@ class SlotRecord:
             shown=None if shown is None else Shown.from_json(shown),
             fresh=bool(data.get("fresh", False)),
             tampered=bool(data.get("tampered", False)),
+            unverified=bool(data.get("unverified", False)),
         )
 
 

@@ -2,6 +2,9 @@
 its checksum is unchanged), plans, commits the findings, then runs the operations one at a
 time, each preceded by its committed intent and followed by its committed outcome.
 
+The lock's events are followed while it is connected; the first pass on a new connection
+looks for what changed while none was open (`keyslot.reconciler.unheard`).
+
 Failures back off with jitter on the reconciler's clock; a lock that keeps failing is marked
 offline and suspended. Stopping lets the operation in flight finish and commit.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -20,6 +23,7 @@ from keyslot.protocol.clock import wait_for
 from keyslot.protocol.slots import (
     FinalError,
     KeyslotError,
+    LockEvent,
     LockInfo,
     LockTimeout,
     NoFreeSlot,
@@ -38,6 +42,7 @@ from keyslot.reconciler.policy import Backoff
 from keyslot.reconciler.settings import Shared
 from keyslot.reconciler.state import Fingerprint, memo
 from keyslot.reconciler.timing import next_boundary
+from keyslot.reconciler.unheard import Heard
 from keyslot.store import Desired, DeviceRecord, StoreError
 
 __all__ = ["DeviceWorker", "WorkerStats"]
@@ -76,7 +81,10 @@ class DeviceWorker:
         self._device: DeviceRecord | None = None
         self.info: LockInfo | None = None
         self._observed: list[Slot] | None = None
-        self._checksum: int | None = None
+        self._table_checksum: int | None = None  # of `_observed`; see `_checksum`
+        self._heard = Heard()  # the last checksum read while events were followed
+        self._unheard = False  # a new connection: what changed before it is not known yet
+        self._invalidations = 0  # a read that raced one of them is used once, not kept
         self._capacity: tuple[int, float] | None = None  # (codes it holds at most, until)
         self._next: datetime | None = None
         self._due_at: float | None = None  # when the idle wait ends (monotonic)
@@ -106,6 +114,7 @@ class DeviceWorker:
         """Forget the cached slot table: the next pass reads the lock in full."""
         self._observed = None
         self._checksum = None
+        self._invalidations += 1
 
     def resume(self) -> None:
         """The lock says it is back: end a suspension now."""
@@ -123,6 +132,17 @@ class DeviceWorker:
     @property
     def shared(self) -> Shared:
         return self._shared
+
+    @property
+    def _checksum(self) -> int | None:
+        """The checksum of the cached slot table (None: unknown)."""
+        return self._table_checksum
+
+    @_checksum.setter
+    def _checksum(self, value: int | None) -> None:
+        self._table_checksum = value
+        if value is not None:  # read on the open connection: every change since is heard
+            self._heard.hear(value, self.stats.writes + self.stats.clears)
 
     @property
     def busy(self) -> bool:
@@ -276,7 +296,16 @@ class DeviceWorker:
 
     async def _connect(self) -> tuple[SlotProgrammer, LockInfo]:
         if self._lock is not None and self.info is not None:
-            return self._lock, self.info
+            lock, info = self._lock, self.info
+        else:
+            lock, info = await self._open()
+        if self._unheard:  # the first pass on this connection: see keyslot.reconciler.unheard
+            if info.checksum and not info.codes_readable:
+                await self._heard.catch_up(self, await self._call(lock.slots_checksum()))
+            self._unheard = False
+        return lock, info
+
+    async def _open(self) -> tuple[SlotProgrammer, LockInfo]:
         shared = self._shared
         device = shared.store.devices.require(self.device_id)
         lock = await self._call(shared.opener(device))
@@ -290,9 +319,11 @@ class DeviceWorker:
             await lock.aclose()
             raise
         self._lock, self.info = lock, info
+        events = lock.events()  # before anything is read: every change from now on is heard
         self._events_task = asyncio.get_running_loop().create_task(
-            self._follow_events(lock), name=f"lock {self.device_id} events"
+            self._follow_events(events), name=f"lock {self.device_id} events"
         )
+        self._unheard = True
         if device.lock_info != info or not device.online:
 
             def job() -> None:
@@ -316,14 +347,15 @@ class DeviceWorker:
             except KeyslotError as exc:
                 log.info("lock %s: closing it failed: %s", self.device_id, exc.message)
 
-    async def _follow_events(self, lock: SlotProgrammer) -> None:
+    async def _follow_events(self, events: AsyncIterator[LockEvent]) -> None:
         from keyslot.reconciler.keypad import follow
 
-        await follow(self, lock)
+        await follow(self, events)
 
     async def _observe(self, lock: SlotProgrammer, info: LockInfo) -> tuple[list[Slot], bool]:
         """The slot table, and whether it was read in full just now."""
         checksum: int | None = None
+        invalidations = self._invalidations
         if info.checksum:
             checksum = await self._call(lock.slots_checksum())
             if self._observed is not None and checksum is not None and checksum == self._checksum:
@@ -332,9 +364,11 @@ class DeviceWorker:
         self.stats.reads += 1
         table = await self._call(lock.read_slots())
         # Only occupied slots are kept: an absent index is an empty slot (planner, dashboard).
-        self._observed = [s for s in table if s.occupied]
-        self._checksum = checksum
-        return self._observed, True
+        observed = [s for s in table if s.occupied]
+        if self._invalidations == invalidations:  # else the lock changed while it was read
+            self._observed = observed
+            self._checksum = checksum
+        return observed, True
 
     def ledger(self, now: datetime) -> Ledger:
         shared = self._shared
