@@ -8,6 +8,7 @@ kept in a `CodeCache`, valid for the one write they came from.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -185,15 +186,14 @@ class AccessCodes:
     def _select(
         self, where: str, params: Sequence[Any], *, limit: int | None = None
     ) -> list[CodeRecord]:
+        # Rows are listed without their sealed bodies (the nonce names the write the cache
+        # may hold); only the bodies of rows not in the cache are read, in a second query.
         sql = (
-            f"SELECT {_CODE_COLUMNS} FROM access_codes WHERE {where} "  # noqa: S608 - fixed SQL
+            f"SELECT {_LIGHT_COLUMNS} FROM access_codes WHERE {where} "  # noqa: S608 - fixed SQL
             "ORDER BY created_at, access_code_id"
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        # Rows are listed without their sealed bodies (the nonce names the write the cache
-        # may hold); only the bodies of rows not in the cache are read, in a second query.
-        sql = sql.replace(_CODE_COLUMNS, _LIGHT_COLUMNS, 1)
         found: list[CodeRecord | None] = []
         missing: dict[str, int] = {}
         cache = self.cache
@@ -289,19 +289,12 @@ class AccessCodes:
             )
             written = cursor.rowcount == 1
         elif expected_revision == 0:  # a new code: one INSERT, refused if the id exists
-            revision, written = 1, True
-            try:
+            revision = 1
+            # refused (the id exists, or the device does not): the general path below
+            # reads the row and says which
+            with contextlib.suppress(StoreConflict):
                 self._insert_row(code.access_code_id, state, keys, revision)
-            except StoreConflict:
-                row = self._db.one(
-                    "SELECT revision FROM access_codes WHERE access_code_id = ?",
-                    (code.access_code_id,),
-                )
-                if row is None:
-                    raise  # not the id: another constraint (the device must exist)
-                raise StoreConflict(
-                    f"access code {code.access_code_id} is at revision {row[0]}, not 0"
-                ) from None
+                written = True
         if not written:
             with self._db.transaction():
                 revision = self._write_row(code.access_code_id, expected_revision, state, keys)
