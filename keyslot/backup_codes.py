@@ -64,9 +64,10 @@ def code_capacity(info: LockInfo) -> int:
 
 
 def backup_name(access_code_id: str, rules: NameRules | None) -> str | None:
-    """`Backup <first 8 characters of its id>`, as Seam names its backups, or None where the
-    lock would refuse that name (the lock then shows none)."""
-    name = f"Backup {access_code_id[:8]}"
+    """`Backup <last 8 characters of its id>`, or None where the lock would refuse that name
+    (the lock then shows none). An id begins with its creation time (`new_id`), so its
+    random end tells backups made in the same minute apart."""
+    name = f"Backup {access_code_id[-8:]}"
     if rules is None:
         return name
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -50,17 +51,22 @@ def decode_enum(enum_cls: type[E], value: object, what: str) -> E:
     raise ModelDecodeError(f"unknown {what} {value!r}")
 
 
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+_RAND_BITS = (1 << 80) - 1  # what follows the 48-bit millisecond time
+_V7_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits
+_V7_SET = (0x7000 << 64) | (0x8000 << 48)  # version 7, RFC 9562 variant
 
 
 def new_id() -> str:
-    """A fresh random id (uuid4 string), the form Seam uses for every object.
+    """A fresh id: a UUID (the form Seam uses for every object) of version 7, the Unix time in
+    milliseconds followed by 74 random bits.
 
-    Written out directly: the same 122 random bits and layout as `str(uuid.uuid4())`,
-    without building a `UUID` object for every id.
+    Time-ordered ids put each new row at the end of the store's id indexes (codes, events,
+    action attempts) instead of on a random page, so a commit writes a few pages rather
+    than one per row and index. The random bits keep an id as unguessable as ever; the time
+    it shows is the object's `created_at`, which the API returns anyway.
     """
-    value = int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET
+    millis = time.time_ns() // 1_000_000
+    value = (millis << 80 | int.from_bytes(os.urandom(10)) & _RAND_BITS) & _V7_CLEAR | _V7_SET
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

@@ -62,9 +62,10 @@ pytestmark = pytest.mark.timeout(420)
 
 
 class _CountedIds:
-    """Stands in for `os` in `keyslot.model.common`: ids (random uuid4s) decide the order in
-    which codes are planned, so counting them makes a program replay exactly, as hypothesis
-    needs to shrink a failure and to replay it from its database."""
+    """Stands in for `os` in `keyslot.model.common`: the random bits of ids decide the order
+    in which codes made in the same millisecond are planned, so counting them makes a
+    program replay exactly, as hypothesis needs to shrink a failure and to replay it from
+    its database."""
 
     def __init__(self) -> None:
         self._next = itertools.count(1)

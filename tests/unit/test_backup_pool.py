@@ -100,7 +100,7 @@ async def test_the_pool_fills_spare_slots_with_valid_codes(
             others = [c for c in (plain.code, code.code, *pins) if c and c != backup.code]
             assert check_code(backup.code, rules.code_lengths, rules.constraints, others) == []
             assert backup.type.value == "ongoing"
-            assert backup.name == f"Backup {backup.access_code_id[:8]}"
+            assert backup.name == f"Backup {backup.access_code_id[-8:]}"
             slot = r.code(backup.access_code_id).slot
             assert slot is not None
             stored = r.firmware[dev].stored(slot)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from keyslot.gateway.app import Gateway
 from keyslot.gateway.jsonio import BodyError, loads_object
 from keyslot.gateway.params import Field, validate_params
 from keyslot.model import InvalidInput, new_id
+from keyslot.model import common as common_module
 from keyslot.model.events import Event, EventType
 from keyslot.protocol.clock import ManualClock
 from keyslot.service import Service
@@ -82,14 +84,28 @@ def test_uuid_parameters_in_other_spellings_are_refused(raw: str) -> None:
     assert info.value.validation_errors == {"device_id": {"_errors": ["Invalid uuid"]}}
 
 
-def test_new_ids_are_canonical_random_uuid4s() -> None:
+def test_new_ids_are_canonical_time_ordered_uuid7s() -> None:
+    before = time.time_ns() // 1_000_000
     ids = [new_id() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
     for value in ids:
         parsed = uuid.UUID(value)
-        assert parsed.version == 4
+        assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
         assert str(parsed) == value
+        assert before <= parsed.int >> 80 <= after  # the milliseconds it was made in
+    # later milliseconds sort later: new rows go to the end of an id index
+    millis = [uuid.UUID(v).int >> 80 for v in ids]
+    assert millis == sorted(millis)
+
+
+def test_new_ids_keep_74_random_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common_module.time, "time_ns", lambda: 1_800_000_000_000_000_000)
+    ids = {new_id() for _ in range(500)}
+    assert len(ids) == 500  # the same millisecond: only the random bits tell them apart
+    rand = [uuid.UUID(v).int & ((1 << 62) - 1) for v in ids]
+    assert len(set(rand)) == 500
 
 
 def test_secure_choices_skip_bytes_that_would_bias_the_draw(

@@ -23,9 +23,9 @@ from keyslot.model.mutations import MutationCode
 from keyslot.protocol.slots import KeyslotError
 
 
-def test_new_id_is_a_fresh_uuid4() -> None:
+def test_new_id_is_a_fresh_uuid() -> None:
     first, second = new_id(), new_id()
-    assert uuid.UUID(first).version == 4
+    assert uuid.UUID(first).version == 7
     assert first != second
 
 

@@ -127,7 +127,7 @@ function renderTimeline(box, lock, now) {
       class: "bar status-" + c.status, "data-access-code-id": c.access_code_id,
       style: "margin-left:" + pct(s) + "%;width:" + Math.max(0.5, pct(e) - pct(s)) + "%",
       title: (c.name || "") + " " + fmtTime(c.starts_at) + " → " + fmtTime(c.ends_at) + " (" + c.status + ")",
-    }, c.name || c.access_code_id.slice(0, 8)));
+    }, c.name || c.access_code_id.slice(-8)));
   }
 }
 
