@@ -68,13 +68,15 @@ class LockConfig:
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
-    """A simulated lock served on a real wire front-end, reached through its driver URL."""
+    """A simulated lock served on a real wire front-end, reached through its driver URL.
+    `backup_access_code_pool_size` as for a lock (`LockConfig`)."""
 
     profile: str
     id: str
     front_end: str = "serial-pty"
     port: int = 0
     name: str | None = None
+    backup_access_code_pool_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class GatewayConfig:
 _TOP_KEYS = {"gateway", "locks", "simulators", "api_keys", "transports", "webhooks"}
 _GATEWAY_KEYS = {"host", "port", "data_dir", "shutdown_timeout", "log_level"}
 _LOCK_KEYS = {"url", "name", "device_id", "backup_access_code_pool_size"}
-_SIM_KEYS = {"profile", "id", "front_end", "port", "name"}
+_SIM_KEYS = {"profile", "id", "front_end", "port", "name", "backup_access_code_pool_size"}
 _KEY_KEYS = {"name", "sha256", "env"}
 _HOOK_KEYS = {"url", "secret", "event_types", "max_attempts", "timeout"}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -248,15 +250,19 @@ def _lock(table: Any, index: int) -> LockConfig:
     device_id = _opt_str(table, "device_id", where)
     if device_id is not None and not re.fullmatch(r"[0-9a-fA-F-]{36}", device_id):
         raise ConfigError(f"{where} device_id must be a UUID")
-    pool: int | None = table.get("backup_access_code_pool_size")
-    if pool is not None:
-        pool = _int_value(pool, f"{where} backup_access_code_pool_size", 0, MAX_POOL_SIZE)
     return LockConfig(
         url=url,
         name=_opt_str(table, "name", where),
         device_id=device_id,
-        backup_access_code_pool_size=pool,
+        backup_access_code_pool_size=_pool_size(table, where),
     )
+
+
+def _pool_size(table: dict[str, Any], where: str) -> int | None:
+    pool = table.get("backup_access_code_pool_size")
+    if pool is None:
+        return None
+    return _int_value(pool, f"{where} backup_access_code_pool_size", 0, MAX_POOL_SIZE)
 
 
 def _simulator(table: Any, index: int) -> SimulatorConfig:
@@ -277,6 +283,7 @@ def _simulator(table: Any, index: int) -> SimulatorConfig:
         front_end=front_end,
         port=0 if port == 0 else _port(port, f"{where} port"),
         name=_opt_str(table, "name", where),
+        backup_access_code_pool_size=_pool_size(table, where),
     )
 
 

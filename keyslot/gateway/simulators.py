@@ -70,7 +70,13 @@ class SimulatorHost:
                 endpoint.enter_pairing_mode()
                 confirmation = await pair(parsed, keys, self.clock)
                 log.info("paired with simulated lock %s (confirmation %s)", sim.id, confirmation)
-            locks.append(LockConfig(url=url, name=sim.name or sim.id))
+            locks.append(
+                LockConfig(
+                    url=url,
+                    name=sim.name or sim.id,
+                    backup_access_code_pool_size=sim.backup_access_code_pool_size,
+                )
+            )
             log.info("simulated %s lock %r on %s", sim.profile, sim.id, url)
         return locks
 

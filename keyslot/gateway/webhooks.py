@@ -129,6 +129,7 @@ class WebhookSender:
         self.delivered = 0
         self.failed = 0
         self._task: asyncio.Task[None] | None = None
+        self._start_after: int | None = None  # the first event not sent follows this one
 
     def _load_cursor(self) -> int | None:
         if self.cursor_path is None:
@@ -149,6 +150,10 @@ class WebhookSender:
             log.warning("cannot save the webhook position in %s: %s", self.cursor_path, exc)
 
     def start(self) -> None:
+        """Deliver from the saved position, or else every event stored from now on (taken
+        here, not when the task first runs: the hub may have moved past events meanwhile)."""
+        saved = self._load_cursor()
+        self._start_after = self.hub.last_seq if saved is None else saved
         self._task = asyncio.create_task(self._run(), name=f"webhook {_safe_url(self.config.url)}")
 
     async def aclose(self) -> None:
@@ -159,8 +164,7 @@ class WebhookSender:
             self._task = None
 
     async def _run(self) -> None:
-        saved = self._load_cursor()
-        last = self.hub.last_seq if saved is None else saved
+        last = self.hub.last_seq if self._start_after is None else self._start_after
         while True:
             sub = self.hub.subscribe()
             try:

@@ -18,6 +18,7 @@ from keyslot.simulator.state import read_state
 from tests.serial_helpers import MemoryKeyStore
 
 OFFICE = SimulatorConfig(profile="kwikset", id="office", front_end="serial-pty")
+SHED = SimulatorConfig(profile="nuki", id="shed", backup_access_code_pool_size=2)
 
 
 async def test_a_restarted_gateway_reuses_the_simulators_key(tmp_path: Path) -> None:
@@ -45,3 +46,14 @@ async def test_a_restarted_gateway_reuses_the_simulators_key(tmp_path: Path) -> 
             await driver.aclose()
     finally:
         await second.aclose()
+
+
+async def test_a_simulators_pool_size_reaches_its_lock_config(tmp_path: Path) -> None:
+    host = SimulatorHost(tmp_path, clock=SystemClock())
+    try:
+        office, shed = await host.start((OFFICE, SHED), MemoryKeyStore())
+    finally:
+        await host.aclose()
+    assert office.backup_access_code_pool_size is None
+    assert shed.backup_access_code_pool_size == 2
+    assert shed.name == "shed"

@@ -54,6 +54,18 @@ def test_a_bad_size_is_named_with_its_lock(value: object, problem: str) -> None:
     assert f"[[locks]] #2 backup_access_code_pool_size {problem}" in str(info.value)
 
 
+def test_a_simulator_takes_a_size_too() -> None:
+    sims = [{"profile": "kwikset", "id": "a"}, {"profile": "nuki", "id": "b"}]
+    sims[1]["backup_access_code_pool_size"] = 2
+    config = parse_config({"simulators": sims})
+    assert [s.backup_access_code_pool_size for s in config.simulators] == [None, 2]
+    sims[0]["backup_access_code_pool_size"] = MAX_POOL_SIZE + 1
+    with pytest.raises(ConfigError) as info:
+        parse_config({"simulators": sims})
+    expected = "[[simulators]] #1 backup_access_code_pool_size must be between 0 and"
+    assert expected in str(info.value)
+
+
 def test_the_key_is_refused_where_it_does_not_belong() -> None:
     with pytest.raises(ConfigError, match="unknown key 'backup_access_code_pool_size'"):
         parse_config({"gateway": {"backup_access_code_pool_size": 2}})

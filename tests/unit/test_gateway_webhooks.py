@@ -240,3 +240,22 @@ async def test_events_written_while_down_are_sent_from_the_cursor(
     finally:
         await sender.aclose()
         await hub.aclose()
+
+
+async def test_an_event_stored_right_after_start_is_sent(store: Store, clock: ManualClock) -> None:
+    hub = hub_for(store, clock)
+    await hub.start()
+    poster = FlakyPoster([])
+    config = WebhookConfig(url="http://127.0.0.1:1/x", secret=SECRET)
+    sender = WebhookSender(config, hub, clock=clock, post=poster)
+    sender.start()
+    try:
+        # before the sender's task first runs, an event is stored and the hub, with nobody
+        # subscribed yet, moves past it
+        add(store, clock, EventType.LOCK_UNLOCKED, method="keycode")
+        await hub.poll()
+        await wait_for_calls(poster, 1)
+        assert b"lock.unlocked" in poster.calls[0][2]
+    finally:
+        await sender.aclose()
+        await hub.aclose()
