@@ -1,6 +1,8 @@
 """A reader's bounded queue of lock events, shared by the drivers that fan events out.
 
-A slow reader must not hold up the lock: when its queue fills, the oldest event goes.
+A slow reader must not hold up the lock: when its queue fills, the oldest event goes. The
+stream counts what it dropped (`dropped`), so that its reader can tell that it missed events
+and look for what they would have reported.
 """
 
 from __future__ import annotations

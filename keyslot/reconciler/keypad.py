@@ -1,7 +1,8 @@
 """What a lock reports by itself: keypad use becomes Seam's `lock.unlocked` (with the access
 code that opened it) and `lock.access_denied`; a change made at the keypad wakes the worker
 to set the code again or accept the change (a masked lock cannot show what changed, so the
-event marks the slot for it; changes made while nobody listened: `unheard`).
+event marks the slot for it; changes made while nobody listened, or whose events were lost:
+`unheard`).
 """
 
 from __future__ import annotations
@@ -37,19 +38,39 @@ _DENIALS = {reason.value for reason in AccessDeniedReason}
 
 
 async def follow(worker: DeviceWorker, events: AsyncIterator[LockEvent]) -> None:
-    """Handle the lock's events until their stream ends (the lock was closed)."""
+    """Handle the lock's events until their stream ends (the lock was closed). Events that
+    the stream dropped (its reader fell behind) or lost as it failed may have reported a
+    change: the next pass looks for it (`unheard`)."""
+    heard = worker.heard
     try:
         async for event in events:
             worker.handling += 1
             try:
+                if heard.dropped():  # older than this one
+                    log.warning("lock %s: events were dropped", worker.device_id)
+                    worker.invalidate()
+                    worker.wake()
                 await handle(worker, event)
             except KeyslotError as exc:
                 log.warning("lock %s: event %s lost: %s", worker.device_id, event.kind, exc)
             finally:
                 worker.handling -= 1
-    except KeyslotError as exc:  # the stream broke; the next connection opens a new one
-        log.info("lock %s: event stream ended: %s", worker.device_id, exc.message)
+    except KeyslotError as exc:
+        log.info("lock %s: event stream failed: %s", worker.device_id, exc.message)
+        heard.lost()
         worker.invalidate()
+        await _reopen(worker)
+
+
+async def _reopen(worker: DeviceWorker) -> None:
+    """Wake the worker to open a new connection, with a new stream (this task cannot close
+    its own): once the failed stream is `RetryPolicy.base_delay` old, so that a stream that
+    keeps failing costs a reconnect that often at most."""
+    shared = worker.shared
+    clock = shared.clock
+    began = worker.heard.began
+    await clock.sleep(max(0.0, began + shared.settings.retry.base_delay - clock.monotonic()))
+    worker.wake()
 
 
 def _code_at(worker: DeviceWorker, slot: int | None) -> str | None:

@@ -2,11 +2,13 @@
 its checksum is unchanged), plans, commits the findings, then runs the operations one at a
 time, each preceded by its committed intent and followed by its committed outcome.
 
-The lock's events are followed while it is connected; the first pass on a new connection
-looks for what changed while none was open (`keyslot.reconciler.unheard`).
+The lock's events are followed while it is connected; the first pass on a new connection,
+or after events were lost on this one, looks for what changed unheard
+(`keyslot.reconciler.unheard`). A stream that fails is replaced with a new connection.
 
 Failures back off with jitter on the reconciler's clock; a lock that keeps failing is marked
-offline and suspended. Stopping lets the operation in flight finish and commit.
+offline and suspended. Stopping lets the operation in flight finish and commit; no intent is
+left committed for an operation that was not sent.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from keyslot.reconciler.backup_pool import keep_pool
 from keyslot.reconciler.jobs import Book, HealthMarks, record_health, slot_codes
 from keyslot.reconciler.ledger import Ledger
 from keyslot.reconciler.memo import PassMemo
+from keyslot.reconciler.pacing import Pacing
 from keyslot.reconciler.planner import Operation, Plan, plan
 from keyslot.reconciler.policy import Backoff
 from keyslot.reconciler.settings import Shared
@@ -72,9 +75,6 @@ class DeviceWorker:
     def __init__(self, device_id: str, shared: Shared) -> None:
         self.device_id = device_id
         self._shared = shared
-        self._woken = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._events_task: asyncio.Task[None] | None = None
         self._lock: SlotProgrammer | None = None
@@ -83,13 +83,10 @@ class DeviceWorker:
         self._observed: list[Slot] | None = None
         self._table_checksum: int | None = None  # of `_observed`; see `_checksum`
         self._heard = Heard()  # the last checksum read while events were followed
-        self._unheard = False  # a new connection: what changed before it is not known yet
         self._invalidations = 0  # a read that raced one of them is used once, not kept
         self._capacity: tuple[int, float] | None = None  # (codes it holds at most, until)
-        self._next: datetime | None = None
-        self._due_at: float | None = None  # when the idle wait ends (monotonic)
-        self._pass_started: float | None = None  # when the last pass began (monotonic)
         self.backoff = Backoff(shared.settings.retry, shared.rng)
+        self._pacing = Pacing(shared, self.backoff)
         self._fingerprint: Fingerprint = shared.fingerprint
         self._memo = PassMemo()  # per-code work that unchanged codes need not redo
         self._health_marks = HealthMarks()  # what the last failure noted on the codes
@@ -108,7 +105,7 @@ class DeviceWorker:
 
     def wake(self) -> None:
         """There is work (a code changed, a keypad event): run a pass soon."""
-        self._woken.set()
+        self._pacing.wake()
 
     def invalidate(self) -> None:
         """Forget the cached slot table: the next pass reads the lock in full."""
@@ -124,14 +121,21 @@ class DeviceWorker:
 
     async def stop(self) -> None:
         """Finish the operation in flight (and commit it), then close the lock."""
-        self._stopping = True
-        self._stop.set()
+        self._pacing.stop()
         if self._task is not None:
             await self._task
 
     @property
     def shared(self) -> Shared:
         return self._shared
+
+    @property
+    def heard(self) -> Heard:
+        return self._heard
+
+    @property
+    def _stopping(self) -> bool:
+        return self._pacing.stopping
 
     @property
     def _checksum(self) -> int | None:
@@ -141,28 +145,21 @@ class DeviceWorker:
     @_checksum.setter
     def _checksum(self, value: int | None) -> None:
         self._table_checksum = value
-        if value is not None:  # read on the open connection: every change since is heard
+        if value is not None:  # read on the open connection: heard, unless events were lost
             self._heard.hear(value, self.stats.writes + self.stats.clears)
 
     @property
     def busy(self) -> bool:
         """A pass is due or running, or a lock event is being handled."""
-        now = self._shared.clock.monotonic()
-        running = not self.idle.is_set() or self.handling > 0
-        retry_at = self.backoff.retry_at
-        if retry_at is not None and now < retry_at:
-            return running  # backing off: quiet until the retry time
-        due = self._due_at is not None and now >= self._due_at
-        return running or self._woken.is_set() or due
+        return self._pacing.busy(not self.idle.is_set() or self.handling > 0)
 
     async def _main(self) -> None:
+        pacing = self._pacing
         try:
-            while not self._stopping:
-                if not await self._idle_until_due():
+            while not pacing.stopping:
+                if not await pacing.until_due():
                     break
-                self._woken.clear()
-                self._due_at = None
-                self._pass_started = self._shared.clock.monotonic()
+                pacing.begin_pass()
                 self.idle.clear()
                 try:
                     await self._attempt()
@@ -170,66 +167,6 @@ class DeviceWorker:
                     self.idle.set()
         finally:
             await self._disconnect()
-
-    async def _sleep_until(self, deadline: float) -> None:
-        clock = self._shared.clock
-        await clock.sleep(max(0.0, deadline - clock.monotonic()))
-
-    async def _wait(self, seconds: float, *, wakeable: bool) -> None:
-        """Sleep on the clock until `seconds` pass, the worker stops or (if `wakeable`) wakes."""
-        deadline = self._shared.clock.monotonic() + seconds
-        waits: list[asyncio.Future[object]] = [
-            asyncio.ensure_future(self._stop.wait()),
-            asyncio.ensure_future(self._sleep_until(deadline)),
-        ]
-        if wakeable:
-            waits.append(asyncio.ensure_future(self._woken.wait()))
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
-
-    async def _idle_until_due(self) -> bool:
-        """Wait for the next pass; False when stopping."""
-        clock = self._shared.clock
-        while not self._stopping:
-            pause = self.backoff.waiting(clock.monotonic())
-            if pause > 0:  # backing off: a wake waits for the retry time as well
-                await self._wait(pause, wakeable=False)
-                continue
-            if self._woken.is_set():
-                gather = self._gather_time(clock.monotonic())
-                if gather > 0:  # changes keep coming: let more join this pass
-                    await self._wait(gather, wakeable=False)
-                    continue
-                return True
-            timeout = self._idle_timeout()
-            started = clock.monotonic()
-            self._due_at = started + timeout
-            await self._wait(timeout, wakeable=True)
-            if self._woken.is_set():
-                continue  # woken: see above (it may wait to gather more changes)
-            if clock.monotonic() - started >= timeout:
-                return not self._stopping
-        return False
-
-    def _gather_time(self, now: float) -> float:
-        """How long to wait before the next pass (`Settings.pass_interval`)."""
-        started = self._pass_started
-        interval = self._shared.settings.pass_interval
-        if started is None or interval <= 0:
-            return 0.0
-        return max(0.0, started + interval - now)
-
-    def _idle_timeout(self) -> float:
-        settings = self._shared.settings
-        timeout = settings.audit_interval
-        if self._next is not None:
-            until = (self._next - self._shared.clock.now()).total_seconds()
-            timeout = min(timeout, max(0.0, until))
-        return timeout
 
     # -- one attempt -------------------------------------------------------------------
 
@@ -263,7 +200,7 @@ class DeviceWorker:
             wait,
         )
         self.invalidate()
-        self._woken.set()  # the work is still there: retry once the backoff is over
+        self._pacing.wake()  # the work is still there: retry once the backoff is over
         if self.backoff.failures >= self._shared.settings.retry.reconnect_after:
             await self._disconnect()
         if self.backoff.warn:
@@ -295,14 +232,19 @@ class DeviceWorker:
             raise LockTimeout(f"the lock did not answer within {timeout:g} s") from None
 
     async def _connect(self) -> tuple[SlotProgrammer, LockInfo]:
+        heard = self._heard
+        if heard.broken:  # its event stream failed: a new connection brings a new one
+            await self._disconnect()
         if self._lock is not None and self.info is not None:
             lock, info = self._lock, self.info
         else:
             lock, info = await self._open()
-        if self._unheard:  # the first pass on this connection: see keyslot.reconciler.unheard
+        heard.dropped()  # events dropped so far count as unheard
+        if heard.unheard:  # a new connection, or events lost: see keyslot.reconciler.unheard
             if info.checksum and not info.codes_readable:
-                await self._heard.catch_up(self, await self._call(lock.slots_checksum()))
-            self._unheard = False
+                await heard.catch_up(self, await self._call(lock.slots_checksum()))
+            else:
+                heard.unheard = False
         return lock, info
 
     async def _open(self) -> tuple[SlotProgrammer, LockInfo]:
@@ -320,10 +262,10 @@ class DeviceWorker:
             raise
         self._lock, self.info = lock, info
         events = lock.events()  # before anything is read: every change from now on is heard
+        self._heard.listen(events, shared.clock.monotonic())
         self._events_task = asyncio.get_running_loop().create_task(
             self._follow_events(events), name=f"lock {self.device_id} events"
         )
-        self._unheard = True
         if device.lock_info != info or not device.online:
 
             def job() -> None:
@@ -440,13 +382,15 @@ class DeviceWorker:
 
         await shared.committer.run(findings_job)
         await self._operate(lock, result, book)
-        if result.operations and info.checksum and not self._stopping:
-            self._checksum = await self._call(lock.slots_checksum())
+        if result.operations and info.checksum:
+            await self._read_checksum(lock)
         # From the plan's moment: a boundary passed during this pass is still due.
-        self._next = next_boundary(specs, now, info, shared.settings.timing)
+        self._pacing.next = next_boundary(specs, now, info, shared.settings.timing)
         refresh_at = shared.clock.now()
-        table = list(self._observed) if result.operations and self._observed else None
         final_checksum = self._checksum
+        table = list(self._observed) if result.operations and self._observed else None
+        if info.checksum and final_checksum is None:
+            table = None  # the stored table and its checksum stay as last read together
 
         def refresh_job() -> None:
             ledger = self.ledger(refresh_at)
@@ -459,6 +403,17 @@ class DeviceWorker:
         await shared.committer.run(refresh_job)
         self.stats.code_rows_written += book.writes
 
+    async def _read_checksum(self, lock: SlotProgrammer) -> None:
+        """The checksum after the pass's operations. When stopping it is read all the same
+        (the next start compares with it, `keyslot.reconciler.unheard`), but a lock error
+        then only leaves it unknown."""
+        try:
+            self._checksum = await self._call(lock.slots_checksum())
+        except KeyslotError as exc:
+            if not self._stopping:
+                raise
+            log.info("lock %s: no checksum read before stopping: %s", self.device_id, exc.message)
+
     def _current_capacity(self) -> int | None:
         if self._capacity is None:
             return None
@@ -469,19 +424,18 @@ class DeviceWorker:
         return limit
 
     async def _operate(self, lock: SlotProgrammer, result: Plan, book: Book) -> None:
-        """Run the plan's operations one at a time; each outcome commits before the next."""
-        shared = self._shared
+        """Run the plan's operations one at a time; each outcome commits before the next,
+        with the next one's intent. Once stopping, no intent is committed: an operation
+        whose intent is committed is sent."""
         ops = list(result.operations)
-        if not ops:
-            return
-        pending: Operation | None = ops[0] if await self._commit_intent(book, ops[0]) else None
+        pending: Operation | None = None
         for n, op in enumerate(ops):
-            if self._stopping:
-                return
-            nxt = ops[n + 1] if n + 1 < len(ops) else None
-            if pending is not op and not await self._commit_intent(book, op):
-                continue
-            cap = shared.transport_cap(self._device.transport if self._device else "")
+            if pending is not op:
+                if self._stopping:
+                    return
+                if not await self._commit_intent(book, op):
+                    continue
+            cap = self._shared.transport_cap(self._device.transport if self._device else "")
             try:
                 async with cap:
                     if op.content is None:
@@ -496,10 +450,14 @@ class DeviceWorker:
                 raise  # the intent stays committed; the next pass finds out what landed
             except FinalError as exc:
                 self.stats.refusals += 1
-                pending = await self._commit_refusal(book, op, exc, nxt)
+                pending = await self._commit_refusal(book, op, exc, self._after(ops, n))
                 continue
             self._remember(landed)
-            pending = await self._commit_outcome(book, op, landed, nxt)
+            pending = await self._commit_outcome(book, op, landed, self._after(ops, n))
+
+    def _after(self, ops: list[Operation], n: int) -> Operation | None:
+        """The operation whose intent commits with the outcome of `ops[n]`."""
+        return None if self._stopping or n + 1 >= len(ops) else ops[n + 1]
 
     async def _commit_intent(self, book: Book, op: Operation) -> bool:
         """Reserve the slot before sending `op`; False when its code is gone meanwhile."""

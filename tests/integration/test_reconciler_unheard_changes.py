@@ -17,7 +17,7 @@ from keyslot.model import (
     EventType,
 )
 from keyslot.protocol.clock import ManualClock
-from keyslot.protocol.slots import Slot, SlotProgrammer
+from keyslot.protocol.slots import Slot, SlotEntry, SlotProgrammer
 from keyslot.reconciler import Reconciler, Settings
 from keyslot.reconciler.settings import Opener
 from keyslot.reconciler.worker import DeviceWorker
@@ -338,3 +338,69 @@ async def test_a_lost_write_changed_at_the_keypad_before_the_retry_is_sent_again
         assert stored.code == "1357"
         assert r.firmware[dev].occupied == 1
         assert r.store.unmanaged.for_device(dev) == []
+
+
+class StopsAtFirstWrite(SimLock):
+    """A simulated lock that asks the gateway to stop once its first write has landed (the
+    stop reaches the worker before the lock answers): the pass ends in the middle."""
+
+    stops: list[Callable[[], None]]
+
+    async def write_slot(self, index: int, entry: SlotEntry) -> Slot:
+        landed = await super().write_slot(index, entry)
+        while self.stops:
+            self.stops.pop()()
+            for _ in range(20):  # the stop reaches the worker
+                await asyncio.sleep(0)
+        return landed
+
+
+async def test_a_pin_changed_after_a_stop_in_the_middle_of_a_pass_is_found_after_a_restart(
+    clock: ManualClock,
+) -> None:
+    store = Store.memory(clock=clock)
+    firmware = LockFirmware(get_profile("schlage"), clock=clock, lock_id="stopped")
+    stops: list[Callable[[], None]] = []
+
+    async def opener(device: DeviceRecord) -> SlotProgrammer:
+        lock = StopsAtFirstWrite(firmware, clock=clock)
+        lock.stops = stops
+        return lock
+
+    try:
+        dev = Service(store, clock=clock).add_device(lock_url="sim://schlage?id=stopped")
+        reconciler = Reconciler(
+            store, opener=opener, clock=clock, settings=Settings(retry=FAST_RETRY)
+        )
+        service = Service(store, clock=clock, wake=reconciler.wake)
+        await reconciler.start()
+        stopping: list[asyncio.Future[None]] = []
+        stops.append(lambda: stopping.append(asyncio.ensure_future(reconciler.stop())))
+        ids = [
+            service.create_access_code(device_id=dev.device_id, code=pin)[0].access_code_id
+            for pin in (PIN, "13579", "86420")
+        ]
+        for _ in range(1000):  # until the first write lands and asks for the stop
+            if stopping:
+                break
+            await asyncio.sleep(0)
+        await asyncio.wait_for(stopping[0], timeout=10)
+        assert firmware.occupied == 1  # the other two codes were not sent
+        (done,) = [
+            r for r in map(store.access_codes.require, ids) if r.slot and firmware.stored(r.slot)
+        ]
+        assert done.access_code.status is AccessCodeStatus.SET
+        assert done.slot is not None
+        firmware.manager_set(done.slot, KEYPAD_PIN)  # while no gateway runs
+        await gateway_run(store, opener, dev.device_id, [])
+        for cid in ids:
+            assert store.access_codes.require(cid).access_code.status is AccessCodeStatus.SET
+        stored = firmware.stored(done.slot)
+        assert stored is not None
+        assert stored.code == done.access_code.code
+        assert firmware.occupied == 3
+        modified = EventType.ACCESS_CODE_MODIFIED_EXTERNAL_TO_SEAM
+        assert kinds(store, done.access_code_id).count(modified) == 1
+        assert all(modified not in kinds(store, cid) for cid in ids if cid != done.access_code_id)
+    finally:
+        store.close()
