@@ -22,6 +22,7 @@ class EventStream:
         self._hub = hub
         self._queue: asyncio.Queue[LockEvent | None] = asyncio.Queue(maxsize)
         self._ended = False
+        self.dropped = 0  # events lost to a full queue (the reconciler checks what they hid)
 
     def push(self, event: LockEvent | None) -> None:
         if self._queue.full():
@@ -29,6 +30,7 @@ class EventStream:
             if dropped is None:  # keep the end marker; it is always last
                 self._queue.put_nowait(None)
                 return
+            self.dropped += 1
             log.warning("an event listener is slow; dropped a %s event", dropped.kind.value)
         self._queue.put_nowait(event)
 

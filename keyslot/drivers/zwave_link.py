@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from keyslot.drivers.event_queue import BoundedEventStream
 from keyslot.drivers.zwave_network import ZwaveNetwork, release_network
 from keyslot.drivers.zwave_node import NodeCache
 from keyslot.drivers.zwave_options import DriverOptions
@@ -54,44 +55,51 @@ class NodeNotFound(FinalError):
     code = "node_not_found"
 
 
+class _Stream(BoundedEventStream):
+    def __init__(self, hub: EventHub) -> None:
+        super().__init__(EVENT_QUEUE_SIZE)
+        self._hub = hub
+
+    def push(self, event: LockEvent | None) -> None:
+        before = self.dropped
+        super().push(event)
+        if self.dropped != before:
+            log.warning("a lock event reader is too slow; dropped its oldest event")
+
+    def _detach(self) -> None:
+        self._hub.forget(self)
+
+
 class EventHub:
-    """Fans lock events out to every `events()` iterator; a slow reader loses the oldest."""
+    """Fans lock events out to every `events()` iterator; a slow reader loses the oldest (and
+    its stream counts them in `dropped`)."""
 
     def __init__(self) -> None:
-        self._queues: list[asyncio.Queue[LockEvent | None]] = []
+        self._streams: list[_Stream] = []
         self._closed = False
 
     def publish(self, event: LockEvent) -> None:
-        for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-                log.warning("a lock event reader is too slow; dropped its oldest event")
-            queue.put_nowait(event)
+        for stream in self._streams:
+            stream.push(event)
 
-    def stream(self) -> AsyncIterator[LockEvent]:
+    def stream(self) -> BoundedEventStream:
         """A new iterator; it sees every event from now on, and ends when the lock closes."""
-        queue: asyncio.Queue[LockEvent | None] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        stream = _Stream(self)
         if self._closed:
-            queue.put_nowait(None)
+            stream.close()
         else:
-            self._queues.append(queue)
-        return self._drain(queue)
+            self._streams.append(stream)
+        return stream
 
-    async def _drain(self, queue: asyncio.Queue[LockEvent | None]) -> AsyncIterator[LockEvent]:
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-        finally:
-            if queue in self._queues:
-                self._queues.remove(queue)
+    def forget(self, stream: _Stream) -> None:
+        if stream in self._streams:
+            self._streams.remove(stream)
 
     def close(self) -> None:
         self._closed = True
-        for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(None)
-        self._queues.clear()
+        for stream in list(self._streams):
+            stream.close()
+        self._streams.clear()
 
 
 class ZwaveNodeLink(SlotProgrammerBase):
