@@ -16,6 +16,11 @@ started and timed until every code is `set`. Reported:
 
 `--memory` instead loads a big fleet (default 1,000 locks of 250 slots) at zero latency and
 reports RSS before and after the reconciler has read and settled every lock.
+
+`--floor` runs only the simulated locks, through their driver, with the operations a lock
+gets in the timed run (info, a full read, one write per code) and no store or reconciler:
+the wall and CPU time that the locks and the event loop alone take, which no reconciler on
+this loop can go below.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 from keyslot.drivers import open_lock
 from keyslot.model import AccessCodeStatus
 from keyslot.protocol.clock import SystemClock
-from keyslot.protocol.slots import SlotProgrammer
+from keyslot.protocol.slots import SlotEntry, SlotProgrammer
 from keyslot.reconciler import Reconciler, Settings
 from keyslot.service import Service
 from keyslot.simulator.firmware import LockFirmware
@@ -174,16 +179,48 @@ async def memory(locks: int, slots: int, codes: int, data_dir: Path) -> None:
     store.close()
 
 
+async def floor(locks: int, codes: int, latency: float) -> None:
+    clock = SystemClock()
+    profile = dataclasses.replace(get_profile("kwikset"), slot_count=max(30, codes))
+    programmers = [
+        await open_lock(
+            f"sim://kwikset?id=floor-{i}&latency={latency}",
+            clock=clock,
+            firmware=LockFirmware(profile, clock=clock, lock_id=f"floor-{i}"),
+        )
+        for i in range(locks)
+    ]
+
+    async def one(lock: SlotProgrammer) -> None:
+        await lock.info()
+        await lock.read_slots()
+        for n in range(codes):
+            await lock.write_slot(n + 1, SlotEntry(code=pin(n), name=f"Guest {n}"))
+
+    cpu_before, started = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one(lock) for lock in programmers))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    ideal = (codes + 2) * latency
+    print(f"locks={locks} codes/lock={codes} latency={latency * 1000:.0f} ms; locks only")
+    print(f"wall {wall:.3f} s; ideal {ideal:.3f} s -> {wall / ideal:.2f}x the ideal")
+    print(f"CPU {cpu:.3f} s ({cpu * 1e6 / (locks * (codes + 2)):.0f} us per lock operation)")
+    for lock in programmers:
+        await lock.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--locks", type=int, help="200, or 1000 with --memory")
     parser.add_argument("--codes", type=int, help="codes per lock: 25, or 10 with --memory")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per operation")
     parser.add_argument("--memory", action="store_true", help="the memory run instead")
+    parser.add_argument("--floor", action="store_true", help="the simulated locks alone")
     parser.add_argument("--slots", type=int, default=250, help="slots per lock (--memory)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.memory:
+        if args.floor:
+            asyncio.run(floor(args.locks or 200, args.codes or 25, args.latency))
+        elif args.memory:
             locks, codes = args.locks or 1000, args.codes or 10
             asyncio.run(memory(locks, args.slots, codes, Path(tmp)))
         else:
