@@ -6,7 +6,8 @@ A commit of a few small rows costs far more than the rows (SQLite writes every p
 transaction touched to the WAL: the table, each index, the event log); requests that arrive
 together share it. Each call still runs alone in its savepoint: one that fails rolls back
 only its own writes and gets its own error, exactly as if it had run by itself. Calls run
-in arrival order, so a later call sees what an earlier one wrote.
+in arrival order, so a later call sees what an earlier one wrote. A batch commits while the
+previous batch's fsync runs; its answers wait for the fsync that covers it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ log = logging.getLogger("keyslot.gateway")
 
 T = TypeVar("T")
 _Job = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+_Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class TransactionalStore(Protocol):
@@ -46,6 +48,7 @@ class CallBatcher:
         self._max_batch = max_batch
         self._queue: list[_Job] = []
         self._task: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._closing = False
         self.stats = BatchStats()
 
@@ -61,21 +64,33 @@ class CallBatcher:
         return await future
 
     async def aclose(self) -> None:
-        """Refuse new calls and let the queued ones finish."""
+        """Refuse new calls and let the queued ones finish (and be answered)."""
         self._closing = True
         if self._task is not None:
             await self._task
             self._task = None
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let the calls of this moment join in
+        loop = asyncio.get_running_loop()
         while self._queue:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
-            await self._commit(batch)
+            results = self._commit(batch)
+            del batch
+            # The answers wait for the fsync in a task of their own: the next batch commits
+            # while the disk syncs this one (and shares the barrier's next round).
+            task = loop.create_task(self._deliver(results), name="api batch answers")
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            await asyncio.sleep(0)  # calls that came meanwhile join the next batch
 
-    async def _commit(self, batch: list[_Job]) -> None:
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+    def _commit(self, batch: list[_Job]) -> list[_Result] | BaseException:
+        """The batch in one transaction, each call in a savepoint; the calls' results, or
+        the error of the commit itself (which every call of the batch then gets)."""
+        results: list[_Result] = []
         try:
             with self._store.transaction():
                 for call, future in batch:
@@ -84,13 +99,25 @@ class CallBatcher:
                             results.append((future, call(), None))
                     except Exception as exc:  # noqa: BLE001 - the call's request answers it
                         results.append((future, None, exc))
-            await self._store.durable()
-        except Exception as exc:  # the commit or the fsync failed: so did every call of it
+        except Exception as exc:  # the commit failed: so did every call of it
             log.exception("a store commit of %d API calls failed", len(batch))
-            results = [(future, None, exc) for _, future in batch]
-        else:
-            self.stats.commits += 1
-            self.stats.calls += len(batch)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return exc
+        self.stats.commits += 1
+        self.stats.calls += len(batch)
+        return results
+
+    async def _deliver(self, results: list[_Result] | BaseException) -> None:
+        """Answer each call once its commit is on disk (or with the disk's refusal)."""
+        if isinstance(results, BaseException):
+            return  # already told
+        try:
+            await self._store.durable()
+        except Exception as exc:  # the fsync failed: no call of the batch is known durable
+            log.exception("the store could not make %d API calls durable", len(results))
+            results = [(future, None, exc) for future, _, _ in results]
         for future, value, error in results:
             if future.done():  # its request went away; the change stands all the same
                 continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,36 @@ async def test_closing_finishes_queued_calls_and_refuses_new_ones(store: Store) 
     with pytest.raises(RuntimeError, match="shutting down"):
         await batcher.run(lambda: None)
     store.close()
+
+
+class _SlowDisk:
+    """A store whose fsync waits until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.synced = asyncio.Event()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    async def durable(self) -> None:
+        await self.synced.wait()
+
+
+async def test_a_batch_commits_while_the_previous_one_syncs() -> None:
+    disk = _SlowDisk()
+    batcher = CallBatcher(disk)
+    first = asyncio.ensure_future(batcher.run(lambda: "first"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert batcher.stats.commits == 1
+    assert not first.done()  # waiting for its fsync
+    second = asyncio.ensure_future(batcher.run(lambda: "second"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert batcher.stats.commits == 2  # committed without waiting for the first fsync
+    assert not first.done()  # nobody is answered before the disk
+    assert not second.done()
+    disk.synced.set()
+    assert await asyncio.wait_for(asyncio.gather(first, second), WAIT) == ["first", "second"]
+    await asyncio.wait_for(batcher.aclose(), WAIT)
