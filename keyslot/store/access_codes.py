@@ -40,6 +40,8 @@ class AccessCodes:
     def __init__(self, db: Database, cache: CodeCache | None = None) -> None:
         self._db = db
         self.cache = cache if cache is not None else CodeCache()
+        self._rows = self.count()  # this process's count from here on (sizes the cache)
+        self.cache.hold(self._rows)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -343,6 +345,8 @@ class AccessCodes:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*state, *keys, revision, access_code_id),
         )
+        self._rows += 1  # a rolled-back insert leaves it high: it only sizes the cache
+        self.cache.hold(self._rows)
 
     def update(self, access_code_id: str, change: Callable[[CodeRecord], CodeRecord]) -> CodeRecord:
         """Read, change and write one code atomically (no other writer can come between)."""
@@ -360,6 +364,9 @@ class AccessCodes:
                 "DELETE FROM access_codes WHERE access_code_id = ?", (access_code_id,)
             )
         self.cache.forget(access_code_id)
+        if cursor.rowcount > 0:
+            self._rows -= 1
+            self.cache.hold(self._rows)
         return cursor.rowcount > 0
 
 

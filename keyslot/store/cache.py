@@ -9,9 +9,11 @@ that does not match is decoded again and replaces the entry.
 Two bounded tiers, least recently used first out:
 
 - records (`CodeRecord`, about 1 KB each in CPython): what the reconciler and the service
-  re-read, a device's codes at a time (a pass reads every code of its lock, so the tier
-  should hold the codes of every busy lock: least recently used goes first, and a
-  working set just above the size would miss on every read);
+  re-read, a device's codes at a time. A pass reads every code of its lock, round by round
+  over the locks, and least recently used goes first: a working set just above the size
+  would miss on every read (a pass over a lock then decodes all of its codes). So the
+  store sizes this tier to the codes it holds (`hold`), a quarter more, never below the
+  size given;
 - Seam's JSON of each code (`to_dict()`), zlib-compressed against a dictionary made from
   the first code encoded (about 100 bytes instead of 830), for long lists: a list of
   10,000 codes is then 10,000 decompressions instead of 10,000 decodes and encodes.
@@ -51,6 +53,7 @@ class CodeCache:
     """Records and JSON of access codes by id, each valid for one (revision, tag)."""
 
     def __init__(self, *, records: int = DEFAULT_RECORDS, json: int = DEFAULT_JSON) -> None:
+        self._min_records = records
         self._max_records = records
         self._max_json = json
         self._records: OrderedDict[str, tuple[int, bytes, CodeRecord]] = OrderedDict()
@@ -79,6 +82,16 @@ class CodeCache:
             self._records.move_to_end(record.access_code_id)
             while len(self._records) > self._max_records:
                 self._records.popitem(last=False)
+
+    def hold(self, codes: int) -> None:
+        """The store holds `codes` codes: keep room for all of them (and a quarter more, for
+        growth), or the size given at creation if that is more. A size of 0 stays off."""
+        if self._min_records > 0:
+            self._max_records = max(self._min_records, codes + codes // 4)
+
+    @property
+    def record_limit(self) -> int:
+        return self._max_records
 
     # -- JSON -------------------------------------------------------------------------
 

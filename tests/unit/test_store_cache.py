@@ -185,3 +185,34 @@ def test_the_cache_is_bounded() -> None:
     off.keep_record(1, b"\x00" * 12, records[0])
     off.keep_json(records[0].access_code_id, 1, b"\x00" * 12, b"{}")
     assert off.sizes == (0, 0)
+
+
+def test_the_record_tier_grows_with_the_codes_stored(tmp_path: Path) -> None:
+    """A lock's codes are read a lock at a time, round by round: with more codes than the
+    tier holds, least recently used out, every read would miss. The tier holds them all."""
+    cache = CodeCache(records=4)
+    store = Store(tmp_path / "keyslot.db", key=KEY, clock=ManualClock(T0), cache=cache)
+    store.devices.put(device("dev-1"))
+    store.devices.put(device("dev-2"))
+    for n in range(12):
+        store.access_codes.put(code(n, "dev-1" if n % 2 else "dev-2"), expected_revision=0)
+    assert cache.record_limit == 15  # 12 codes and a quarter more
+    seen: list[str] = []
+    original = store._db.cipher.open
+
+    def spy(blob: bytes, aad: str) -> bytes:
+        seen.append(aad)
+        return original(blob, aad)
+
+    store._db.cipher.open = spy  # type: ignore[method-assign]
+    for _ in range(3):  # round by round over the devices
+        assert len(store.access_codes.for_device("dev-1")) == 6
+        assert len(store.access_codes.for_device("dev-2")) == 6
+    assert seen == []  # every record was kept from its write
+    for n in range(10):
+        store.access_codes.delete(code(n).access_code.access_code_id)
+    assert cache.record_limit == 4  # never below the size given
+    reopened = Store(tmp_path / "keyslot.db", key=KEY, clock=ManualClock(T0))
+    assert reopened.access_codes.cache.record_limit == 4096  # the default floor
+    store.close()
+    reopened.close()
