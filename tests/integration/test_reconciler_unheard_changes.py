@@ -226,19 +226,29 @@ async def test_a_pin_changed_while_the_gateway_was_down_is_found_after_a_restart
         store.close()
 
 
-class KeypadDuringRead(SimLock):
-    """A simulated lock at whose keypad `during_read` acts while keyslot reads its slots: the
-    read answers with the table from before, the lock's event arrives before the answer."""
+class ActsBeforeAnswering(SimLock):
+    """A simulated lock that runs what `after[op]` holds once an operation `op` (a read, a
+    write) is done but before it answers, and lets the loop deliver what that caused (a
+    keypad event to its handler, a stop to the worker)."""
 
-    during_read: list[Callable[[], None]]
+    after: dict[str, list[Callable[[], None]]]
+
+    async def _acts(self, op: str) -> None:
+        pending = self.after.get(op, [])
+        while pending:
+            pending.pop()()
+            for _ in range(20):
+                await asyncio.sleep(0)
 
     async def read_slots(self) -> Sequence[Slot]:
-        table = await super().read_slots()
-        while self.during_read:
-            self.during_read.pop()()
-            for _ in range(20):  # the event reaches its handler
-                await asyncio.sleep(0)
+        table = await super().read_slots()  # the table from before what follows
+        await self._acts("read_slots")
         return table
+
+    async def write_slot(self, index: int, entry: SlotEntry) -> Slot:
+        landed = await super().write_slot(index, entry)
+        await self._acts("write_slot")
+        return landed
 
 
 async def test_a_code_added_at_the_keypad_during_a_read_is_not_lost_to_the_checksum(
@@ -250,8 +260,8 @@ async def test_a_code_added_at_the_keypad_during_a_read_is_not_lost_to_the_check
     keypad = [lambda: firmware.manager_set(5, KEYPAD_PIN)]
 
     async def opener(device: DeviceRecord) -> SlotProgrammer:
-        lock = KeypadDuringRead(firmware, clock=clock)
-        lock.during_read = keypad
+        lock = ActsBeforeAnswering(firmware, clock=clock)
+        lock.after = {"read_slots": keypad}
         return lock
 
     try:
@@ -340,21 +350,6 @@ async def test_a_lost_write_changed_at_the_keypad_before_the_retry_is_sent_again
         assert r.store.unmanaged.for_device(dev) == []
 
 
-class StopsAtFirstWrite(SimLock):
-    """A simulated lock that asks the gateway to stop once its first write has landed (the
-    stop reaches the worker before the lock answers): the pass ends in the middle."""
-
-    stops: list[Callable[[], None]]
-
-    async def write_slot(self, index: int, entry: SlotEntry) -> Slot:
-        landed = await super().write_slot(index, entry)
-        while self.stops:
-            self.stops.pop()()
-            for _ in range(20):  # the stop reaches the worker
-                await asyncio.sleep(0)
-        return landed
-
-
 async def test_a_pin_changed_after_a_stop_in_the_middle_of_a_pass_is_found_after_a_restart(
     clock: ManualClock,
 ) -> None:
@@ -363,8 +358,8 @@ async def test_a_pin_changed_after_a_stop_in_the_middle_of_a_pass_is_found_after
     stops: list[Callable[[], None]] = []
 
     async def opener(device: DeviceRecord) -> SlotProgrammer:
-        lock = StopsAtFirstWrite(firmware, clock=clock)
-        lock.stops = stops
+        lock = ActsBeforeAnswering(firmware, clock=clock)
+        lock.after = {"write_slot": stops}  # the stop comes once the first write landed
         return lock
 
     try:
