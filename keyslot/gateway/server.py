@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,6 +30,7 @@ from keyslot.gateway.config import GatewayConfig, LockConfig, WebhookConfig
 from keyslot.gateway.sdnotify import Notifier
 from keyslot.gateway.simulators import SimulatorHost
 from keyslot.protocol.clock import Clock, SystemClock
+from keyslot.protocol.lock_url import url_scheme
 from keyslot.protocol.slots import KeyslotError
 
 __all__ = ["API_KEY_FILE", "ServeError", "bootstrap_api_key", "register_locks", "serve"]
@@ -59,11 +61,20 @@ def bootstrap_api_key(store: Any, config: GatewayConfig, data_dir: Path) -> str 
 
 def register_locks(service: Any, locks: list[LockConfig]) -> list[str]:
     """Add each configured lock the store does not know yet and give it the backup pool
-    size the config names; returns their device ids."""
+    size the config names; returns their device ids. A lock whose `device_id` the store
+    knows under another URL has moved: the device takes the new URL and keeps its codes,
+    settings and what was learnt about the lock."""
     ids = []
+    devices = service.store.devices
     for lock in locks:
-        record = service.store.devices.by_url(lock.url)
-        if record is None:
+        record = devices.by_url(lock.url)
+        known = None
+        if record is None and lock.device_id is not None:
+            known = devices.get(lock.device_id)
+        if known is not None:
+            record = devices.put(replace(known, lock_url=lock.url, transport=url_scheme(lock.url)))
+            log.info("device %s moved to %s", known.device_id, record.redacted_url)
+        elif record is None:
             record = service.add_device(lock_url=lock.url, name=lock.name, device_id=lock.device_id)
         size = lock.backup_access_code_pool_size
         if size is not None and record.settings.get(POOL_SIZE_SETTING) != size:

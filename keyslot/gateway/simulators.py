@@ -5,11 +5,16 @@ behind the serial front-end, on a pty with a stable link in the data directory o
 loopback TCP port, and the gateway drives it through the production serial driver. At
 first start the driver pairs with it the way a person would, by putting the lock in
 pairing mode; the key is kept in the store and, for the lock, beside its state file.
+
+A simulator's device id follows from its id (`simulator_device_id`), so it stays the same
+device when its URL changes (a TCP front-end on any free port gets a new port at each
+start): the device moves to the new URL with its codes.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +22,16 @@ from typing import Any
 from keyslot.gateway.config import LockConfig, SimulatorConfig
 from keyslot.protocol.clock import Clock
 
-__all__ = ["SimulatorHost"]
+__all__ = ["SimulatorHost", "simulator_device_id"]
 
 log = logging.getLogger("keyslot.gateway.simulators")
+
+_SIMULATORS = uuid.UUID("6b1d0f3c-52a4-4c8e-9f27-d1e5a0b7c914")  # names their device ids
+
+
+def simulator_device_id(simulator_id: str) -> str:
+    """The device id of the simulator with this id (a name-based UUID, version 5)."""
+    return str(uuid.uuid5(_SIMULATORS, simulator_id))
 
 
 @dataclass
@@ -74,6 +86,7 @@ class SimulatorHost:
                 LockConfig(
                     url=url,
                     name=sim.name or sim.id,
+                    device_id=simulator_device_id(sim.id),
                     backup_access_code_pool_size=sim.backup_access_code_pool_size,
                 )
             )

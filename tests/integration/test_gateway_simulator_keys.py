@@ -11,10 +11,13 @@ from pathlib import Path
 
 from keyslot.drivers import open_lock
 from keyslot.gateway.config import SimulatorConfig
-from keyslot.gateway.simulators import SimulatorHost
+from keyslot.gateway.server import register_locks
+from keyslot.gateway.simulators import SimulatorHost, simulator_device_id
 from keyslot.protocol.clock import SystemClock
+from keyslot.service import Service
 from keyslot.simulator.serial_endpoint import pairing_key_path
 from keyslot.simulator.state import read_state
+from keyslot.store import Store
 from tests.serial_helpers import MemoryKeyStore
 
 OFFICE = SimulatorConfig(profile="kwikset", id="office", front_end="serial-pty")
@@ -57,3 +60,25 @@ async def test_a_simulators_pool_size_reaches_its_lock_config(tmp_path: Path) ->
     assert office.backup_access_code_pool_size is None
     assert shed.backup_access_code_pool_size == 2
     assert shed.name == "shed"
+
+
+async def test_a_tcp_simulator_on_any_port_stays_one_device(tmp_path: Path) -> None:
+    """Each start serves it on another free port: the device moves to the new URL."""
+    tcp = SimulatorConfig(profile="kwikset", id="garage", front_end="serial-tcp", port=0)
+    store = Store.memory()
+    service = Service(store)
+    urls: list[str] = []
+    try:
+        for _ in range(2):
+            host = SimulatorHost(tmp_path, clock=SystemClock())
+            try:
+                [lock] = await host.start((tcp,), store)
+                urls.append(lock.url)
+                assert register_locks(service, [lock]) == [simulator_device_id("garage")]
+            finally:
+                await host.aclose()
+        assert urls[0] != urls[1]
+        [device] = store.devices.all()
+        assert device.lock_url == urls[1]
+    finally:
+        store.close()
