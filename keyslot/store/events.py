@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from keyslot.model.action_attempt import ActionAttempt
-from keyslot.model.common import ModelDecodeError, format_time
+from keyslot.model.action_attempt import ActionAttempt, ActionType
+from keyslot.model.common import ModelDecodeError, decode_enum, format_time
 from keyslot.model.events import Event
 from keyslot.store.db import Database
 from keyslot.store.errors import StoreCorrupt, StoreNotFound
@@ -188,13 +188,22 @@ class ActionAttempts:
         return attempt
 
     def pending_for_code(self, access_code_id: str) -> list[ActionAttempt]:
-        """The attempts still pending for a code, oldest first (to settle when it lands)."""
+        """The attempts still pending for a code, oldest first (to settle when it lands).
+
+        A pending attempt is its id and action type alone (no result, no error), both in
+        plain columns: nothing is decrypted (the reconciler asks after every outcome)."""
         rows = self._db.all(
-            "SELECT action_attempt_id, body FROM action_attempts "
+            "SELECT action_attempt_id, action_type FROM action_attempts "
             "WHERE access_code_id = ? AND status = 'pending' ORDER BY created_at",
             (access_code_id,),
         )
-        return [self._decode(row) for row in rows]
+        try:
+            return [
+                ActionAttempt(str(attempt_id), decode_enum(ActionType, kind, "action_type"))
+                for attempt_id, kind in rows
+            ]
+        except ModelDecodeError as exc:
+            raise StoreCorrupt(f"a pending action attempt cannot be read back: {exc}") from exc
 
     def pending_ids(self) -> list[str]:
         rows = self._db.all(
