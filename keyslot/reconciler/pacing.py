@@ -3,7 +3,8 @@
 A pass starts when the worker is woken (a code changed, a keypad event), at the next time
 boundary of the lock's codes, or after `Settings.audit_interval` of quiet; never while the
 lock's backoff lasts. A lock whose codes keep changing waits for `Settings.pass_interval`
-since its last pass began, so that the changes share a pass. Every wait is on the
+(longer for a lock with many codes) since its last pass began, so that the changes share a
+pass. Every wait is on the
 reconciler's clock, and ends when the worker stops.
 """
 
@@ -30,6 +31,7 @@ class Pacing:
         self.next: datetime | None = None  # the next time boundary of the lock's codes
         self._due_at: float | None = None  # when the idle wait ends (monotonic)
         self._pass_started: float | None = None  # when the last pass began (monotonic)
+        self.codes = 0  # the lock's codes at the last pass
 
     def wake(self) -> None:
         self._woken.set()
@@ -97,9 +99,11 @@ class Pacing:
         return False
 
     def _gather_time(self, now: float) -> float:
-        """How long to wait before the next pass (`Settings.pass_interval`)."""
+        """How long to wait before the next pass (`Settings.pass_interval`, and
+        `pass_interval_per_code` for each code of the lock)."""
         started = self._pass_started
-        interval = self._shared.settings.pass_interval
+        settings = self._shared.settings
+        interval = max(settings.pass_interval, settings.pass_interval_per_code * self.codes)
         if started is None or interval <= 0:
             return 0.0
         return max(0.0, started + interval - now)

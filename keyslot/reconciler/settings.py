@@ -40,7 +40,10 @@ class Settings:
     `pass_interval`: a lock whose codes keep changing starts a pass at most this often; the
     changes made meanwhile are planned together (a pass reads and plans every code of its
     lock, so one pass per change costs a busy gateway most of its time). The first change
-    after a quiet spell is planned at once.
+    after a quiet spell is planned at once. `pass_interval_per_code` lengthens that wait
+    by this much for each code the lock had at its last pass: a pass costs time in
+    proportion to the lock's codes, so a long list that keeps changing is planned less
+    often, in larger batches.
     """
 
     timing: Timing = field(default_factory=Timing)
@@ -52,6 +55,7 @@ class Settings:
     default_transport_limit: int = 512
     persist_observed: bool = True  # keep the last read slot table in the store
     pass_interval: float = 0.0
+    pass_interval_per_code: float = 0.0
 
 
 @dataclass(slots=True)

@@ -343,6 +343,7 @@ class DeviceWorker:
             fingerprint=self._fingerprint,
         )
         self._memo.keep_only(records)
+        self._pacing.codes = len(records)
         book = Book(
             store,
             self.device_id,
