@@ -302,6 +302,9 @@ def _on_record(work: _Work, spec: CodeSpec, rec: SlotRecord, target: Content | N
             return
         # The lock's content becomes the code's; the owner's other changes still apply.
         rec, target = accepted_change(rec, target, slot, work.fingerprint, native=work.native)
+        # What the slot holds from now on, as the accepted record says (a masked PIN cannot
+        # be read, so that is the code's own): other codes are checked against it.
+        work.lock_fp[index] = rec.code_fp
     elif (
         rec.unverified
         and slot.code is None

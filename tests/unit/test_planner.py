@@ -235,6 +235,29 @@ def test_a_change_reported_by_a_masked_lock_is_set_again() -> None:
     assert [(op.kind, op.change) for op in p.operations] == [(OpKind.WRITE, Change.RESET)]
 
 
+def test_a_pin_no_longer_held_after_an_accepted_masked_change_is_no_duplicate() -> None:
+    """The owner moved a code to a new PIN and the keypad changed its masked slot: the
+    change is accepted, so the slot holds the code's new PIN from now on, and the old PIN,
+    wanted by another code, is written in the same plan (not reported as a duplicate)."""
+    lock = TableLock(slot_count=2, masked=True, name_max=None)
+    specs = settled(lock, [spec("b", "2345", allow_external_modification=True)])
+    rec = specs[0].record
+    assert rec is not None
+    lock.held[1] = ("1234", None, None)  # set at the keypad: the read shows it masked
+    moved = dataclasses.replace(rec, tampered=True)
+    specs = [
+        dataclasses.replace(specs[0], code="1234", record=moved),
+        spec("c", "2345"),  # the PIN "b" held before
+    ]
+    p = plan(specs, lock.read(), lock.info(), NOW, fingerprint=fp)
+    assert not any(isinstance(f, Duplicate) for f in p.findings)
+    assert [(op.kind, op.index, op.access_code_id) for op in p.operations] == [
+        (OpKind.WRITE, 2, "c")
+    ]
+    after = execute(specs, p, lock)
+    assert plan(after, lock.read(), lock.info(), NOW, fingerprint=fp).empty
+
+
 def writing(index: int, code: str, *, fresh: bool, name: str | None = None) -> SlotRecord:
     return SlotRecord(index=index, phase=Phase.WRITING, code_fp=fp(code), name=name, fresh=fresh)
 
