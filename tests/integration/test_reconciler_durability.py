@@ -165,77 +165,75 @@ async def test_a_pass_after_one_create_leaves_the_other_codes_alone(
         store.close()
 
 
-async def test_a_lock_with_many_codes_gathers_its_changes_longer(clock: ManualClock) -> None:
-    """10 codes at 0.1 s a code: a change that follows a pass waits 1 s for the next, not the
-    0.2 s of `pass_interval` alone."""
+async def after_quiet_spell(b: Bench, device_id: str, name: str, count: int) -> int:
+    """A quiet spell, then a change: planned at once. Returns the passes before it."""
+    worker = b.reconciler.worker(device_id)
+    assert worker is not None
+    await b.clock.run_for(2.0, step=0.5)
+    before = worker.stats.passes
+    b.service.create_access_code(device_id=device_id, name=name)
+    await b.until(lambda: all_set(b.store, device_id, count))
+    assert worker.stats.passes == before + 1
+    return before
+
+
+@asynccontextmanager
+async def gathering(clock: ManualClock, settings: Settings) -> AsyncIterator[Bench]:
+    """A reconciler over simulated locks, started, with `settings` (its pass pacing)."""
     store = Store.memory(clock=clock)
     firmware: dict[str, LockFirmware] = {}
 
     async def opener(device: DeviceRecord) -> SlotProgrammer:
         return await open_lock(device.lock_url, clock=clock, firmware=firmware[device.device_id])
 
-    settings = Settings(pass_interval=0.2, pass_interval_per_code=0.1)
     reconciler = Reconciler(store, opener=opener, clock=clock, settings=settings)
     service = Service(store, clock=clock, wake=reconciler.wake)
-    b = Bench(store, service, reconciler, firmware, clock)
     try:
+        yield Bench(store, service, reconciler, firmware, clock)
+    finally:
+        await asyncio.wait_for(reconciler.stop(), WAIT)
+        store.close()
+
+
+async def test_a_lock_with_many_codes_gathers_its_changes_longer(clock: ManualClock) -> None:
+    """10 codes at 0.1 s a code: a change that follows a pass waits 1 s for the next, not the
+    0.2 s of `pass_interval` alone."""
+    settings = Settings(pass_interval=0.2, pass_interval_per_code=0.1)
+    async with gathering(clock, settings) as b:
         device_id = b.add_lock("gather-many")
         for n in range(9):
-            service.create_access_code(device_id=device_id, name=f"Guest {n}")
-        await reconciler.start()
-        await b.until(lambda: all_set(store, device_id, 9))
-        worker = reconciler.worker(device_id)
+            b.service.create_access_code(device_id=device_id, name=f"Guest {n}")
+        await b.reconciler.start()
+        await b.until(lambda: all_set(b.store, device_id, 9))
+        worker = b.reconciler.worker(device_id)
         assert worker is not None
-        await clock.run_for(2.0, step=0.5)  # a quiet spell
-        before = worker.stats.passes
-        service.create_access_code(device_id=device_id, name="Tenth")  # at once: 10 codes
-        await b.until(lambda: all_set(store, device_id, 10))
-        assert worker.stats.passes == before + 1
-        service.create_access_code(device_id=device_id, name="Eleventh")
+        before = await after_quiet_spell(b, device_id, "Tenth", 10)  # now 10 codes
+        b.service.create_access_code(device_id=device_id, name="Eleventh")
         await clock.run_for(0.5, step=0.25)  # past pass_interval, within 10 x 0.1 s
         for _ in range(50):
             await asyncio.sleep(0)
         assert worker.stats.passes == before + 1
         await clock.run_for(0.75, step=0.25)
-        await b.until(lambda: all_set(store, device_id, 11))
+        await b.until(lambda: all_set(b.store, device_id, 11))
         assert worker.stats.passes == before + 2
-    finally:
-        await asyncio.wait_for(reconciler.stop(), WAIT)
-        store.close()
 
 
 async def test_changes_that_keep_coming_are_planned_together(clock: ManualClock) -> None:
-    store = Store.memory(clock=clock)
-    firmware: dict[str, LockFirmware] = {}
-
-    async def opener(device: DeviceRecord) -> SlotProgrammer:
-        return await open_lock(device.lock_url, clock=clock, firmware=firmware[device.device_id])
-
-    reconciler = Reconciler(store, opener=opener, clock=clock, settings=Settings(pass_interval=1.0))
-    service = Service(store, clock=clock, wake=reconciler.wake)
-    b = Bench(store, service, reconciler, firmware, clock)
-    try:
+    async with gathering(clock, Settings(pass_interval=1.0)) as b:
         device_id = b.add_lock("gather-1")
-        await reconciler.start()
-        assert await reconciler.until_idle()
-        worker = reconciler.worker(device_id)
+        await b.reconciler.start()
+        assert await b.reconciler.until_idle()
+        worker = b.reconciler.worker(device_id)
         assert worker is not None
-        await clock.run_for(2.0, step=0.5)  # a quiet spell
-        before = worker.stats.passes
-        service.create_access_code(device_id=device_id, name="First")  # a quiet lock: at once
-        await b.until(lambda: all_set(store, device_id, 1))
-        assert worker.stats.passes == before + 1
+        before = await after_quiet_spell(b, device_id, "First", 1)
         for n in range(3):  # within the interval: they wait for one pass together
-            service.create_access_code(device_id=device_id, name=f"Guest {n}")
+            b.service.create_access_code(device_id=device_id, name=f"Guest {n}")
             for _ in range(50):
                 await asyncio.sleep(0)
         assert worker.stats.passes == before + 1
         await clock.run_for(1.0, step=0.25)
-        await b.until(lambda: all_set(store, device_id, 4))
+        await b.until(lambda: all_set(b.store, device_id, 4))
         assert worker.stats.passes == before + 2
-    finally:
-        await asyncio.wait_for(reconciler.stop(), WAIT)
-        store.close()
 
 
 async def test_a_lock_that_keeps_failing_marks_its_codes_once_per_change(
