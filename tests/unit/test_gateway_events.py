@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,13 +17,6 @@ from keyslot.store import Store
 
 KEY = "seam_events_test_key_0123456789"
 DEVICE = "6f0a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
-
-
-@pytest.fixture
-def store(clock: ManualClock) -> Iterator[Store]:
-    s = Store.memory(clock=clock)
-    yield s
-    s.close()
 
 
 def add(store: Store, clock: ManualClock, event_type: EventType, **data: Any) -> int:

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -128,13 +127,6 @@ def test_secure_choices_reach_every_element_and_refuse_an_empty_sequence() -> No
     assert all(rng.choice(wide) in wide for _ in range(50))
     with pytest.raises(IndexError):
         rng.choice("")
-
-
-@pytest.fixture
-def store(clock: ManualClock) -> Iterator[Store]:
-    s = Store.memory(clock=clock)
-    yield s
-    s.close()
 
 
 def add_event(store: Store, clock: ManualClock) -> None:

@@ -4,9 +4,6 @@ that comes later still gets everything after the point where it joined."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from keyslot.gateway.eventhub import EventHub, SequencedEvent
 from keyslot.model.events import Event, EventType
@@ -14,13 +11,6 @@ from keyslot.protocol.clock import ManualClock
 from keyslot.store import Store
 
 DEVICE = "6f0a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
-
-
-@pytest.fixture
-def store(clock: ManualClock) -> Iterator[Store]:
-    s = Store.memory(clock=clock)
-    yield s
-    s.close()
 
 
 def add(store: Store, clock: ManualClock) -> int:

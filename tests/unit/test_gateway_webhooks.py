@@ -6,7 +6,7 @@ import asyncio
 import base64
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,13 +113,6 @@ async def test_http_post_reports_unreachable_receivers() -> None:
         url = receiver.url
     with pytest.raises(DeliveryError):
         await http_post(url, {}, b"{}", 2.0)
-
-
-@pytest.fixture
-def store(clock: ManualClock) -> Iterator[Store]:
-    s = Store.memory(clock=clock)
-    yield s
-    s.close()
 
 
 def hub_for(store: Store, clock: ManualClock) -> EventHub:
