@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from keyslot.store.durability import Answer, answer_when_durable
+
 __all__ = ["BatchStats", "CallBatcher", "TransactionalStore"]
 
 log = logging.getLogger("keyslot.gateway")
 
 T = TypeVar("T")
 _Job = tuple[Callable[[], Any], "asyncio.Future[Any]"]
-_Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class TransactionalStore(Protocol):
@@ -87,10 +88,10 @@ class CallBatcher:
             task.add_done_callback(self._deliveries.discard)
             await asyncio.sleep(0)  # calls that came meanwhile join the next batch
 
-    def _commit(self, batch: list[_Job]) -> list[_Result] | BaseException:
+    def _commit(self, batch: list[_Job]) -> list[Answer] | BaseException:
         """The batch in one transaction, each call in a savepoint; the calls' results, or
         the error of the commit itself (which every call of the batch then gets)."""
-        results: list[_Result] = []
+        results: list[Answer] = []
         try:
             with self._store.transaction():
                 for call, future in batch:
@@ -109,19 +110,8 @@ class CallBatcher:
         self.stats.calls += len(batch)
         return results
 
-    async def _deliver(self, results: list[_Result] | BaseException) -> None:
+    async def _deliver(self, results: list[Answer] | BaseException) -> None:
         """Answer each call once its commit is on disk (or with the disk's refusal)."""
         if isinstance(results, BaseException):
             return  # already told
-        try:
-            await self._store.durable()
-        except Exception as exc:  # the fsync failed: no call of the batch is known durable
-            log.exception("the store could not make %d API calls durable", len(results))
-            results = [(future, None, exc) for future, _, _ in results]
-        for future, value, error in results:
-            if future.done():  # its request went away; the change stands all the same
-                continue
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
+        await answer_when_durable(self._store.durable, results, "API calls")

@@ -129,7 +129,6 @@ class WebhookSender:
         self.delivered = 0
         self.failed = 0
         self._task: asyncio.Task[None] | None = None
-        self._start_after: int | None = None  # the first event not sent follows this one
 
     def _load_cursor(self) -> int | None:
         if self.cursor_path is None:
@@ -153,8 +152,10 @@ class WebhookSender:
         """Deliver from the saved position, or else every event stored from now on (taken
         here, not when the task first runs: the hub may have moved past events meanwhile)."""
         saved = self._load_cursor()
-        self._start_after = self.hub.last_seq if saved is None else saved
-        self._task = asyncio.create_task(self._run(), name=f"webhook {_safe_url(self.config.url)}")
+        after = self.hub.last_seq if saved is None else saved
+        self._task = asyncio.create_task(
+            self._run(after), name=f"webhook {_safe_url(self.config.url)}"
+        )
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -163,8 +164,8 @@ class WebhookSender:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
-        last = self.hub.last_seq if self._start_after is None else self._start_after
+    async def _run(self, last: int) -> None:
+        """Deliver every event after `last`, in order."""
         while True:
             sub = self.hub.subscribe()
             try:

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from keyslot.store import Store
+from keyslot.store.durability import Answer, answer_when_durable
 
 __all__ = ["CommitStats", "Committer", "CommitterClosed"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class CommitterClosed(RuntimeError):
@@ -96,13 +96,13 @@ class Committer:
 
     def _commit(
         self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]
-    ) -> list[_Result] | None:
+    ) -> list[Answer] | None:
         """One transaction for the batch; if a job fails, the batch is rolled back and run
         again with each job in a savepoint of its own, so the failure stays with its job.
         (A job may run twice: a rolled-back run leaves nothing behind but a stale revision
         in its worker's cache, which the next write re-reads.) None: the commit failed and
         every job was told."""
-        results: list[_Result] | None
+        results: list[Answer] | None
         try:
             with self._store.transaction():
                 results = [(future, job(), None) for job, future in batch]
@@ -114,26 +114,16 @@ class Committer:
         self.stats.jobs += len(batch)
         return results
 
-    async def _deliver(self, results: list[_Result]) -> None:
-        """Hand each job its result once the commit is on disk (or the disk's refusal)."""
-        try:
-            await self._store.durable()
-        except Exception as exc:
-            log.exception("the store could not make %d reconciler jobs durable", len(results))
-            results = [(future, None, exc) for future, _, _ in results]
-        for future, value, error in results:
-            if future.done():  # its worker was cancelled; the job committed all the same
-                continue
-            if error is None:
-                future.set_result(value)
-            else:
-                self.stats.failed_jobs += 1
-                future.set_exception(error)
+    async def _deliver(self, results: list[Answer]) -> None:
+        """Hand each job its result once the commit is on disk (or the disk's refusal); a
+        job whose worker was cancelled committed all the same."""
+        failed = await answer_when_durable(self._store.durable, results, "reconciler jobs")
+        self.stats.failed_jobs += failed
 
     def _isolated(
         self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]
-    ) -> list[_Result] | None:
-        results: list[_Result] = []
+    ) -> list[Answer] | None:
+        results: list[Answer] = []
         try:
             with self._store.transaction():
                 for job, future in batch:

@@ -474,6 +474,8 @@ class LockFirmware:
             self.save()
 
     def _saved(self) -> bool:
+        # a method, not `self._dirty` inline: `flush` reads it again after an await, where
+        # another save may have cleared it (a type checker would narrow the attribute)
         return not self._dirty
 
     @contextlib.contextmanager

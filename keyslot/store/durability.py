@@ -31,15 +31,46 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from keyslot.store.errors import StoreError
 
-__all__ = ["DurabilityBarrier", "DurabilityStats"]
+__all__ = ["Answer", "DurabilityBarrier", "DurabilityStats", "answer_when_durable"]
+
+log = logging.getLogger(__name__)
+
+# A group commit's answer to one caller: its future, its value, or the error it gets.
+Answer = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+async def answer_when_durable(
+    durable: Callable[[], Awaitable[None]], answers: Sequence[Answer], what: str
+) -> int:
+    """Wait for the fsync that covers a committed batch, then answer each caller: its value,
+    its own error, or (the fsync failed) that failure, since none of it is known durable.
+    A caller that went away is skipped (its change stands all the same). Returns how many
+    callers got an error; `what` names them in the log."""
+    try:
+        await durable()
+    except Exception as exc:
+        log.exception("the store could not make %d %s durable", len(answers), what)
+        answers = [(future, None, exc) for future, _, _ in answers]
+    errors = 0
+    for future, value, error in answers:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            errors += 1
+            future.set_exception(error)
+    return errors
 
 
 @dataclass(slots=True)
